@@ -1,0 +1,1 @@
+"""Pure-NumPy neural networks for the Digit Recognizer: no dependency beyond NumPy."""

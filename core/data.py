@@ -1,0 +1,27 @@
+"""From stored digits to what the network eats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+N_PIXELS = 784
+
+
+def scale_pixels(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """(m, 784) integers 0..255 to float32 in [0, 1], rows still examples."""
+    if pixels.ndim != 2 or pixels.shape[1] != N_PIXELS:
+        raise ValueError(f"pixels must have shape (m, {N_PIXELS}), got {pixels.shape}")
+    X = pixels.astype(np.float32)
+    X *= np.float32(1 / 255)
+    return X
+
+
+def split_dev(n: int, dev_rows: int, rng: np.random.Generator) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Row indices (train, dev): dev_rows drawn at random, both kept in file order."""
+    if not 0 < dev_rows < n:
+        raise ValueError(f"dev set of {dev_rows} rows needs between 1 and {n - 1} (the data has {n})")
+    order = rng.permutation(n)
+    return np.sort(order[dev_rows:]), np.sort(order[:dev_rows])

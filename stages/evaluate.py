@@ -1,0 +1,46 @@
+"""evaluate: score the trained weights on train, dev and (offline sample only) the held-back test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core import model as M
+from core.data import scale_pixels
+from core.metrics import accuracy, log_loss
+from stages.common import say, warn, write_text
+from stages.download import SAMPLE_WARNING
+from stages.preprocess import PROCESSED, load_split
+from stages.train import WEIGHTS, load_weights
+
+METRICS = Path("data/metrics.json")
+CONFUSION = Path("data/plots/confusion.csv")
+
+
+def run(
+    processed: Path = PROCESSED, weights: Path = WEIGHTS, metrics: Path = METRICS, confusion: Path = CONFUSION
+) -> None:
+    net, params = load_weights(weights)
+    scores: dict[str, float | str] = {}
+    dev_predictions = np.zeros(0, np.int64)
+    dev_labels = np.zeros(0, np.uint8)
+    data = "custom"
+    for split in ("train", "dev", "test"):
+        pixels, labels, data = load_split(processed, split)
+        if labels is None:
+            continue
+        probs = M.predict_proba(net, params, scale_pixels(pixels))  # (m, 10)
+        predictions = probs.argmax(axis=1)
+        scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)
+        scores[f"{split}_loss"] = round(log_loss(probs, labels), 6)
+        if split == "dev":
+            dev_predictions, dev_labels = predictions, labels
+    scores["data"] = data
+    write_text(metrics, json.dumps(scores, indent=2) + "\n")
+    rows = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
+    write_text(confusion, "actual,predicted\n" + "\n".join(rows) + "\n")
+    say("  ".join(f"{key} {value}" for key, value in scores.items()))
+    if data == "offline-sample":
+        warn(SAMPLE_WARNING)
