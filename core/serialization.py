@@ -8,8 +8,9 @@ Loading refuses pickled objects.
 from __future__ import annotations
 
 import io
+import os
 import zipfile
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,8 +28,11 @@ def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def load_npz(source: Any) -> dict[str, NDArray[Any]]:
+def load_npz(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, NDArray[Any]]:
     """The arrays of an .npz path or file object; ValueError if it is not one or holds objects."""
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as file:  # np.load leaks its own handle when the zip is bad
+            return load_npz(file)
     try:
         with np.load(source, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):

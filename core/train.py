@@ -19,6 +19,7 @@ from core.layers import Array, Params
 from core.losses import softmax_cross_entropy
 from core.optimizers import gradient_descent
 
+DIVERGED = 10.0  # stop when the loss exceeds this many times its lowest so far (floor: ln 10)
 CHUNK_ROWS = 8192  # ~25 MB of float32 pixels: fastest of 1k..41k rows here (bench/seed_speed.py)
 
 
@@ -62,10 +63,12 @@ def full_batch_descent(
         raise TypeError(f"X must be float32, got {X.dtype}")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    ceiling = np.inf
     for iteration in range(1, iterations + 1):
         loss, grads, correct = loss_and_gradient(net, params, X, y)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss} at iteration {iteration}")
+        if not loss < ceiling:  # also catches NaN
+            raise FloatingPointError(f"loss {loss:.4g} at iteration {iteration}")
+        ceiling = min(ceiling, DIVERGED * max(loss, np.log(10)))
         gradient_descent(params, grads, alpha)
         if on_step is not None:
             on_step(Step(iteration, loss, correct / X.shape[0]), params)

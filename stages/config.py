@@ -60,7 +60,8 @@ def load(section: type[S], path: Path = PARAMS) -> S:
             raise Failure(f"{path}: missing key '{name}.{key}'")
     for key, kind in fields.items():
         _check_type(path, f"{name}.{key}", values[key], kind)
-    config = section(**values)
+    typed: dict[str, Any] = {key: float(v) if fields[key] == "float" else v for key, v in values.items()}
+    config = section(**typed)
     _check_values(path, config)
     return config
 

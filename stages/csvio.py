@@ -43,7 +43,8 @@ def check_header(found: list[str], expected: list[str], shown: str) -> None:
     if found == expected:
         return
     if len(found) != len(expected):
-        raise Failure(f"{shown}: line 1: header has {len(found)} columns, expected {len(expected)} ({brief})")
+        columns = f"{len(found)} column" + ("s" if len(found) != 1 else "")
+        raise Failure(f"{shown}: line 1: header has {columns}, expected {len(expected)} ({brief})")
     column = next(i for i, (a, b) in enumerate(zip(found, expected, strict=True)) if a != b)
     raise Failure(
         f"{shown}: line 1, column {column + 1}: header says {found[column]!r}, expected {expected[column]!r}"

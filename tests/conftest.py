@@ -1,0 +1,59 @@
+"""Small competition-shaped CSVs made in tmp_path: no network, no ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages import csvio
+
+PARAMS = """\
+download:
+  source: {source}
+preprocess:
+  dev_rows: {dev_rows}
+  seed: 0
+train:
+  alpha: 0.5
+  iterations: {iterations}
+  hidden: 10
+  seed: 0
+"""
+
+
+def digits(m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """m learnable fake digits: noise plus a bright bar whose place encodes the label."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, m)
+    pixels = rng.integers(0, 40, (m, 784))
+    for row, label in enumerate(labels):
+        pixels[row, 70 * label : 70 * label + 28] = 255
+    return pixels, labels
+
+
+def write_competition_csvs(folder: Path, n_train: int = 120, n_test: int = 30) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels, labels = digits(n_train, seed=1)
+    (folder / "train.csv").write_bytes(csvio.csv_bytes(csvio.TRAIN_HEADER, np.column_stack([labels, pixels])))
+    test, _ = digits(n_test, seed=2)
+    (folder / "test.csv").write_bytes(csvio.csv_bytes(csvio.TEST_HEADER, test))
+    return folder
+
+
+def write_params(project: Path, source: str, dev_rows: int = 20, iterations: int = 30) -> Path:
+    path = project / "params.yaml"
+    path.write_text(PARAMS.format(source=source, dev_rows=dev_rows, iterations=iterations))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder with params.yaml pointing at a folder of generated CSVs; cwd is set to it."""
+    source = write_competition_csvs(tmp_path / "kaggle-files")
+    root = tmp_path / "project"
+    root.mkdir()
+    write_params(root, str(source))
+    monkeypatch.chdir(root)
+    return root

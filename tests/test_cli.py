@@ -1,0 +1,230 @@
+"""Each stage through the `digits` command, on small generated CSVs."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from core.serialization import load_npz
+from stages import download
+from stages.cli import app
+from tests.conftest import write_competition_csvs, write_params
+
+runner = CliRunner()
+
+
+def digits(*args):
+    return runner.invoke(app, list(args))
+
+
+def run_all():
+    for stage in ("download", "preprocess", "train", "evaluate", "submit"):
+        result = digits(stage)
+        assert result.exit_code == 0, (stage, result.output)
+
+
+def test_every_stage_has_help():
+    for stage in ("download", "preprocess", "train", "evaluate", "submit"):
+        result = digits(stage, "--help")
+        assert result.exit_code == 0
+        assert "--params" in result.output or "--weights" in result.output
+
+
+def test_download_copies_and_checks_a_folder(project):
+    result = digits("download")
+    assert result.exit_code == 0, result.output
+    raw = project / "data/raw"
+    assert sorted(p.name for p in raw.iterdir()) == [
+        "sample_submission.csv",
+        "source.json",
+        "test.csv",
+        "train.csv",
+    ]
+    assert json.loads((raw / "source.json").read_text())["data"] == "custom"
+    assert (raw / "sample_submission.csv").read_text().splitlines()[:2] == ["ImageId,Label", "1,0"]
+
+
+def test_preprocess_holds_out_the_dev_rows(project):
+    digits("download")
+    result = digits("preprocess")
+    assert result.exit_code == 0, result.output
+    train, dev, test = (load_npz(project / f"data/processed/{n}.npz") for n in ("train", "dev", "test"))
+    assert train["X"].shape == (100, 784) and dev["X"].shape == (20, 784) and test["X"].shape == (30, 784)
+    assert train["X"].dtype == np.uint8 and "y" not in test
+    rows = {row.tobytes() for row in train["X"]}
+    assert not any(row.tobytes() in rows for row in dev["X"])  # the dev set never trains
+
+
+def test_train_writes_float32_weights_and_history(project):
+    digits("download")
+    digits("preprocess")
+    result = digits("train")
+    assert result.exit_code == 0, result.output
+    assert "iteration    30/30" in result.output
+    weights = load_npz(project / "data/model/weights.npz")
+    assert {k: (v.shape, v.dtype) for k, v in weights.items()} == {
+        "W1": ((10, 784), np.float32),
+        "b1": ((10, 1), np.float32),
+        "W2": ((10, 10), np.float32),
+        "b2": ((10, 1), np.float32),
+    }
+    history = (project / "data/plots/train_history.csv").read_text().splitlines()
+    assert history[0] == "iteration,train_loss,train_accuracy,dev_accuracy" and len(history) == 31
+
+
+def test_evaluate_writes_metrics_and_confusion(project):
+    for stage in ("download", "preprocess", "train"):
+        digits(stage)
+    result = digits("evaluate")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((project / "data/metrics.json").read_text())
+    assert set(metrics) == {"train_accuracy", "train_loss", "dev_accuracy", "dev_loss", "data"}
+    assert metrics["data"] == "custom"
+    assert metrics["dev_accuracy"] > 0.5  # the bars are easy to learn; chance is 0.1
+    confusion = (project / "data/plots/confusion.csv").read_text().splitlines()
+    assert confusion[0] == "actual,predicted" and len(confusion) == 21
+
+
+def test_submit_writes_the_competition_format(project):
+    run_all()
+    lines = (project / "data/submission.csv").read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 31
+    assert [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(1, 31)]
+    assert all(line.split(",")[1] in set("0123456789") for line in lines[1:])
+
+
+def test_the_offline_sample_is_the_competitions_shape_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path, "sample", dev_rows=1000, iterations=2)
+    result = digits("download")
+    assert result.exit_code == 0, result.output
+    assert "OFFLINE SAMPLE" in result.output
+    raw = tmp_path / "data/raw"
+    train = np.loadtxt(raw / "train.csv", delimiter=",", skiprows=1, dtype=int)
+    labels = np.loadtxt(raw / "test_labels.csv", delimiter=",", skiprows=1, dtype=int)
+    assert train.shape == (4000, 785) and labels.shape == (1000, 2)
+    assert np.bincount(train[:, 0]).tolist() == [400] * 10  # the file is sorted by label: split by class
+    assert np.bincount(labels[:, 1]).tolist() == [100] * 10
+    for stage in ("preprocess", "train", "evaluate"):
+        assert digits(stage).exit_code == 0
+    metrics = json.loads((tmp_path / "data/metrics.json").read_text())
+    assert metrics["data"] == "offline-sample" and "test_accuracy" in metrics
+
+
+def _zip(path, files):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_a_zip_must_hold_the_competitions_files(project, tmp_path):
+    source = write_competition_csvs(tmp_path / "other")
+    files = {name: (source / name).read_bytes() for name in ("train.csv", "test.csv")}
+    files["sample_submission.csv"] = b"ImageId,Label\n"
+    write_params(project, str(_zip(tmp_path / "digit-recognizer.zip", files)))
+    result = digits("download")
+    assert result.exit_code == 1
+    assert "train.csv has SHA-256" in result.output and "expected the competition's" in result.output
+    assert not (project / "data/raw").exists()  # nothing half-written
+
+
+def test_a_zip_without_train_csv_is_refused(project, tmp_path):
+    write_params(project, str(_zip(tmp_path / "d.zip", {"test.csv": b"x"})))
+    result = digits("download")
+    assert result.exit_code == 1
+    assert "has no train.csv (it holds test.csv)" in result.output
+
+
+def test_a_source_that_is_nothing_is_explained(project):
+    write_params(project, "no/such/place")
+    result = digits("download")
+    assert result.exit_code == 1
+    assert "'no/such/place' is not 'sample', 'kaggle', or an existing path" in result.output
+
+
+def test_a_bad_csv_in_a_folder_names_file_line_and_column(project, tmp_path):
+    source = write_competition_csvs(tmp_path / "bad")
+    lines = (source / "train.csv").read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[5] = "256"
+    lines[3] = ",".join(cells)
+    (source / "train.csv").write_text("\n".join(lines) + "\n")
+    write_params(project, str(source))
+    result = digits("download")
+    assert result.exit_code == 1
+    assert f"{source / 'train.csv'}: line 4, column pixel4: found 256, expected 0..255" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_failed_download_keeps_the_previous_data(project, tmp_path):
+    assert digits("download").exit_code == 0
+    before = (project / "data/raw/train.csv").read_bytes()
+    write_params(project, "no/such/place")
+    assert digits("download").exit_code == 1
+    assert (project / "data/raw/train.csv").read_bytes() == before
+
+
+def test_kaggle_without_credentials_is_one_line(project, monkeypatch):
+    def no_credentials(folder):
+        raise download.kaggle_client.Failure(download.kaggle_client.NO_CREDENTIALS)
+
+    monkeypatch.setattr(download.kaggle_client, "download_competition", no_credentials)
+    write_params(project, "kaggle")
+    result = digits("download")
+    assert result.exit_code == 1
+    assert "no Kaggle credentials" in result.output and "kaggle.json" in result.output
+
+
+def test_kaggle_download_goes_through_the_zip_check(project, tmp_path, monkeypatch):
+    def fake_download(folder):
+        return _zip(
+            folder / "digit-recognizer.zip", {"train.csv": b"", "test.csv": b"", "sample_submission.csv": b""}
+        )
+
+    monkeypatch.setattr(download.kaggle_client, "download_competition", fake_download)
+    write_params(project, "kaggle")
+    result = digits("download")
+    assert result.exit_code == 1
+    assert "Kaggle's digit-recognizer.zip: train.csv has SHA-256" in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("alpha", "0", "'train.alpha' must be a finite number above 0, found 0"),
+        ("alpha", ".nan", "'train.alpha' must be a finite number above 0, found nan"),
+        ("alpha", "fast", "'train.alpha' must be a number, found 'fast' (str)"),
+        ("hidden", "0", "'train.hidden' must be at least 1, found 0"),
+        ("iterations", "true", "'train.iterations' must be an integer, found True (bool)"),
+    ],
+)
+def test_train_params_are_checked(project, key, value, message):
+    text = (project / "params.yaml").read_text()
+    lines = [
+        f"  {key}: {value}" if line.startswith(f"  {key}:") and "train" in text[: text.index(line)] else line
+        for line in text.splitlines()
+    ]
+    (project / "params.yaml").write_text("\n".join(lines) + "\n")
+    result = digits("train")
+    assert result.exit_code == 1
+    assert f"params.yaml: {message}" in result.output
+
+
+def test_training_that_diverges_stops_with_advice(project):
+    digits("download")
+    digits("preprocess")
+    text = (project / "params.yaml").read_text().replace("alpha: 0.5", "alpha: 5000")
+    (project / "params.yaml").write_text(text)
+    result = digits("train")
+    assert result.exit_code == 1
+    assert "training diverged: loss" in result.output and "lower train.alpha (now 5000.0)" in result.output
+    assert not (project / "data/model/weights.npz").exists()
+
+
+def test_missing_weights_say_what_to_run(project):
+    result = digits("evaluate")
+    assert result.exit_code == 1
+    assert "data/model/weights.npz: no such file: run 'digits train'" in result.output

@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+
+from core import model as M
+from core.losses import softmax_cross_entropy
+from tests.gradcheck import numerical_gradient, relative_error
+
+
+def _float64(params):
+    return {k: v.astype(np.float64) for k, v in params.items()}
+
+
+def _tiny_problem(seed=0, n_in=6, hidden=5, m=8):
+    rng = np.random.default_rng(seed)
+    net = M.mlp((n_in, hidden, 10))
+    params = _float64(M.init(net, rng))
+    X = rng.random((n_in, m))  # (features, m), like pixels / 255
+    y = rng.integers(0, 10, m)
+    return net, params, X, y
+
+
+def _loss(net, X, y):
+    return lambda p: softmax_cross_entropy(M.forward(net, p, X)[0], y)[0]
+
+
+def test_whole_backward_pass_matches_central_differences():
+    net, params, X, y = _tiny_problem()
+    Z, caches = M.forward(net, params, X)
+    _, dZ, _ = softmax_cross_entropy(Z, y)
+    analytic = M.backward(net, params, caches, dZ)
+    numeric = numerical_gradient(_loss(net, X, y), params)
+    assert set(analytic) == {"W1", "b1", "W2", "b2"}
+    assert relative_error(analytic, numeric) < 1e-6
+
+
+def test_gradient_check_fails_without_the_relu_derivative():
+    """Negative control: the seed's backward pass without ⊙ ReLU′(Z1) must fail the check."""
+    net, params, X, y = _tiny_problem()
+    Z1 = params["W1"] @ X + params["b1"]
+    assert (Z1 < 0).any()  # some units are off, so the mask matters
+    Z, _ = M.forward(net, params, X)
+    _, dZ2, _ = softmax_cross_entropy(Z, y)
+    A1 = np.maximum(Z1, 0)
+    dZ1 = params["W2"].T @ dZ2  # missing: * (Z1 > 0)
+    wrong = {
+        "W1": dZ1 @ X.T,
+        "b1": dZ1.sum(1, keepdims=True),
+        "W2": dZ2 @ A1.T,
+        "b2": dZ2.sum(1, keepdims=True),
+    }
+    numeric = numerical_gradient(_loss(net, X, y), params)
+    assert relative_error(wrong, numeric) > 1e-3
+
+
+def test_backward_is_the_seed_equations():
+    """dZ2 = A2 − Y, dW2 = dZ2·A1ᵀ/m, db2 = ΣdZ2/m,
+    dZ1 = W2ᵀ·dZ2 ⊙ ReLU′(Z1), dW1 = dZ1·Xᵀ/m, db1 = ΣdZ1/m."""
+    net, params, X, y = _tiny_problem(seed=3)
+    m = X.shape[1]
+    W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
+    Z1 = W1 @ X + b1
+    A1 = np.maximum(Z1, 0)
+    Z2 = W2 @ A1 + b2
+    A2 = np.exp(Z2) / np.exp(Z2).sum(axis=0)
+    Y = np.eye(10)[:, y]
+    dZ2 = A2 - Y
+    dZ1 = W2.T @ dZ2 * (Z1 > 0)
+    expected = {
+        "W2": dZ2 @ A1.T / m,
+        "b2": dZ2.sum(axis=1, keepdims=True) / m,
+        "W1": dZ1 @ X.T / m,
+        "b1": dZ1.sum(axis=1, keepdims=True) / m,
+    }
+    Z, caches = M.forward(net, params, X)
+    _, dZ, _ = softmax_cross_entropy(Z, y)
+    got = M.backward(net, params, caches, dZ)
+    for key, value in expected.items():
+        np.testing.assert_allclose(got[key], value, rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_seed_network_shapes_and_dtype():
+    params = M.init(M.seed_network(), np.random.default_rng(0))
+    assert {k: v.shape for k, v in params.items()} == {
+        "W1": (10, 784),
+        "b1": (10, 1),
+        "W2": (10, 10),
+        "b2": (10, 1),
+    }
+    assert all(v.dtype == np.float32 for v in params.values())
+    X = np.random.default_rng(1).random((5, 784), dtype=np.float32)
+    probs = M.predict_proba(M.seed_network(), params, X, chunk_rows=2)
+    assert probs.shape == (5, 10) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_init_is_reproducible_from_the_seed():
+    a = M.init(M.seed_network(), np.random.default_rng(7))
+    b = M.init(M.seed_network(), np.random.default_rng(7))
+    c = M.init(M.seed_network(), np.random.default_rng(8))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["W1"], c["W1"])
+
+
+def test_from_params_rebuilds_the_architecture():
+    params = M.init(M.mlp((784, 32, 16, 10)), np.random.default_rng(0))
+    net = M.from_params(params)
+    assert net == M.mlp((784, 32, 16, 10))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.pop("b2"), r"expected arrays \['W1', 'W2', 'b1', 'b2'\]"),
+        (lambda p: p.update(W1=p["W1"][:, :700]), r"W1 has shape \(10, 700\), expected \(units, 784\)"),
+        (lambda p: p.update(b1=p["b1"].ravel()), r"b1 has shape \(10,\), expected \(10, 1\)"),
+        (lambda p: p.update(W2=p["W2"].astype(np.float64)), "W2 has dtype float64, expected float32"),
+        (lambda p: p.update(W2=p["W2"][:9], b2=p["b2"][:9]), "W2 has 9 outputs, expected 10"),
+    ],
+)
+def test_from_params_names_what_is_wrong(change, message):
+    params = M.init(M.seed_network(), np.random.default_rng(0))
+    change(params)
+    with pytest.raises(ValueError, match=message):
+        M.from_params(params)

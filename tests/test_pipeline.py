@@ -1,0 +1,67 @@
+"""`dvc repro` end to end in a temporary git repo, on generated data."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_competition_csvs, write_params
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(cwd, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def ran(output):
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", "pyproject.toml"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("core", "stages"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    write_params(repo, str(write_competition_csvs(tmp_path / "csvs")), iterations=20)
+    run(repo, "git", "init", "-q")
+    run(repo, "dvc", "init", "-q")
+    run(repo, "dvc", "config", "core.analytics", "false")
+    return repo
+
+
+def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
+    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train", "evaluate", "submit"]
+    weights = (repo / "data/model/weights.npz").read_bytes()
+    metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert metrics["data"] == "custom" and 0 <= metrics["dev_accuracy"] <= 1
+    assert len((repo / "data/submission.csv").read_text().splitlines()) == 31
+
+    second = run(repo, "dvc", "repro")
+    assert ran(second) == [] and "up to date" in second
+
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("alpha: 0.5", "alpha: 0.2"))
+    assert ran(run(repo, "dvc", "repro")) == ["train", "evaluate", "submit"]
+    assert (repo / "data/model/weights.npz").read_bytes() != weights
+
+    params.write_text(params.read_text().replace("alpha: 0.2", "alpha: 0.5"))
+    run(repo, "dvc", "repro", "--force")
+    assert (repo / "data/model/weights.npz").read_bytes() == weights  # same params, same bytes
+
+    other = write_competition_csvs(tmp_path / "other", n_train=150)
+    write_params(repo, str(other), iterations=20)
+    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train", "evaluate", "submit"]
+    assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
