@@ -69,7 +69,7 @@ def init(model: Sequential, rng: np.random.Generator) -> Params:
 
 
 def forward(model: Sequential, params: Params, X: Array) -> tuple[Array, list[Any]]:
-    """Logits (classes, m) for inputs X (features, m), and the caches backward needs."""
+    """Logits (m, classes) for inputs X (m, features), and the caches backward needs."""
     caches = []
     for layer, p in zip(model.layers, _split(model, params), strict=True):
         X, cache = layer.forward(p, X)
@@ -94,7 +94,7 @@ def backward(model: Sequential, params: Params, caches: list[Any], dZ: Array) ->
 def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int = 8192) -> Array:
     """Class probabilities (m, classes) for rows X (m, features)."""
     parts = [
-        softmax(forward(model, params, X[start : start + chunk_rows].T)[0]).T
+        softmax(forward(model, params, X[start : start + chunk_rows])[0])
         for start in range(0, X.shape[0], chunk_rows)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)

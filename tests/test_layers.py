@@ -9,8 +9,8 @@ def _check_layer(layer, n_in, rng):
     """Gradient check of sum(Y * R) for a random R, so every output's gradient matters."""
     params, n_out = layer.init(rng, n_in)
     params = {k: v.astype(np.float64) for k, v in params.items()}
-    X = rng.standard_normal((n_in, 5))
-    R = rng.standard_normal((n_out, 5))
+    X = rng.standard_normal((5, n_in))  # (batch, features)
+    R = rng.standard_normal((5, n_out))
 
     def loss(p):
         return float(np.sum(layer.forward(p, X)[0] * R))
@@ -46,10 +46,10 @@ def test_layers_keep_float32(layer):
     rng = np.random.default_rng(1)
     params, n_out = layer.init(rng, 6)
     assert all(v.dtype == np.float32 for v in params.values())
-    X = rng.random((6, 3), dtype=np.float32)
+    X = rng.random((3, 6), dtype=np.float32)
     Y, cache = layer.forward(params, X)
     dX, grads = layer.backward(params, cache, np.ones_like(Y), need_dX=True)
-    assert Y.dtype == np.float32 and Y.shape == (n_out, 3)
+    assert Y.dtype == np.float32 and Y.shape == (3, n_out)
     assert dX is not None and dX.dtype == np.float32 and dX.shape == X.shape
     assert all(grads[k].dtype == np.float32 and grads[k].shape == params[k].shape for k in grads)
 
@@ -63,7 +63,7 @@ def test_dense_uniform_init_is_the_seed_networks():
 
 def test_dense_skips_the_input_gradient_when_not_needed():
     params, _ = Dense(2).init(np.random.default_rng(0), 3)
-    Y, cache = Dense(2).forward(params, np.ones((3, 4), np.float32))
+    Y, cache = Dense(2).forward(params, np.ones((4, 3), np.float32))
     dX, _ = Dense(2).backward(params, cache, Y, need_dX=False)
     assert dX is None
 

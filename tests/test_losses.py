@@ -7,48 +7,56 @@ from tests.gradcheck import numerical_gradient, relative_error
 
 def test_softmax_is_stable_for_huge_logits():
     Z = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
-    A = softmax(Z)
+    A = softmax(Z)  # rows are examples
     assert np.all(np.isfinite(A))
-    np.testing.assert_allclose(A.sum(axis=0), 1, rtol=1e-6)
-    np.testing.assert_allclose(A[:, 0], [1, 0, 0], atol=1e-6)
-    np.testing.assert_allclose(A[:, 2], [1 / 3] * 3, rtol=1e-6)
+    np.testing.assert_allclose(A.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(A[0], [1, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(A[2], [1 / 3] * 3, rtol=1e-6)
 
 
 def test_cross_entropy_is_finite_for_huge_wrong_logits():
-    Z = np.array([[1e4], [-1e4]], dtype=np.float32)
-    loss, dZ, _ = softmax_cross_entropy(Z, np.array([1]))
+    Z = np.array([[1e4, -1e4]], dtype=np.float32)
+    loss, dZ = softmax_cross_entropy(Z, np.array([1]))
     assert loss == pytest.approx(2e4, rel=1e-6)  # -log softmax = 2e4 exactly, not inf
-    np.testing.assert_allclose(dZ[:, 0], [1, -1], atol=1e-6)
+    np.testing.assert_allclose(dZ[0], [1, -1], atol=1e-6)
 
 
 def test_cross_entropy_by_hand():
     # logits (0, ln 3) -> probabilities (1/4, 3/4); label 1 -> loss -ln(3/4)
-    Z = np.array([[0.0], [np.log(3.0)]])
-    loss, dZ, A = softmax_cross_entropy(Z, np.array([1]))
+    Z = np.array([[0.0, np.log(3.0)]])
+    loss, dZ = softmax_cross_entropy(Z, np.array([1]))
     assert loss == pytest.approx(-np.log(0.75))
-    np.testing.assert_allclose(A[:, 0], [0.25, 0.75])
-    np.testing.assert_allclose(dZ[:, 0], [0.25, -0.25])  # A - Y
+    np.testing.assert_allclose(softmax(Z)[0], [0.25, 0.75])
+    np.testing.assert_allclose(dZ[0], [0.25, -0.25])  # A - Y
 
 
 def test_cross_entropy_gradient_matches_central_differences():
     rng = np.random.default_rng(0)
     y = np.array([0, 2, 1, 2])
-    Z = {"Z": rng.standard_normal((3, 4))}
-    _, dZ, _ = softmax_cross_entropy(Z["Z"], y)
+    Z = {"Z": rng.standard_normal((4, 3))}
+    _, dZ = softmax_cross_entropy(Z["Z"], y)
     numeric = numerical_gradient(lambda p: softmax_cross_entropy(p["Z"], y)[0], Z)
     assert relative_error({"Z": dZ}, numeric) < 1e-7
 
 
 def test_cross_entropy_over_n_lets_chunks_add_up():
     rng = np.random.default_rng(0)
-    Z, y = rng.standard_normal((10, 6)), rng.integers(0, 10, 6)
-    whole, dZ, _ = softmax_cross_entropy(Z, y)
-    first, dZ1, _ = softmax_cross_entropy(Z[:, :4], y[:4], n=6)
-    second, dZ2, _ = softmax_cross_entropy(Z[:, 4:], y[4:], n=6)
+    Z, y = rng.standard_normal((6, 10)), rng.integers(0, 10, 6)
+    whole, dZ = softmax_cross_entropy(Z, y)
+    first, dZ1 = softmax_cross_entropy(Z[:4], y[:4], n=6)
+    second, dZ2 = softmax_cross_entropy(Z[4:], y[4:], n=6)
     assert first + second == pytest.approx(whole)
-    np.testing.assert_allclose(np.hstack([dZ1, dZ2]), dZ)
+    np.testing.assert_allclose(np.vstack([dZ1, dZ2]), dZ)
 
 
 def test_cross_entropy_rejects_mismatched_labels():
     with pytest.raises(ValueError, match=r"labels must have shape \(3,\), got \(2,\)"):
-        softmax_cross_entropy(np.zeros((10, 3)), np.array([1, 2]))
+        softmax_cross_entropy(np.zeros((3, 10)), np.array([1, 2]))
+
+
+def test_neither_function_changes_its_input():
+    for Z in (np.array([[0.0, 2.0]]), np.arange(12.0).reshape(4, 3), np.arange(12.0).reshape(3, 4).T):
+        before = Z.copy()
+        softmax(Z)
+        softmax_cross_entropy(Z, np.zeros(len(Z), dtype=int))
+        np.testing.assert_array_equal(Z, before)

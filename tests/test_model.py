@@ -14,7 +14,7 @@ def _tiny_problem(seed=0, n_in=6, hidden=5, m=8):
     rng = np.random.default_rng(seed)
     net = M.mlp((n_in, hidden, 10))
     params = _float64(M.init(net, rng))
-    X = rng.random((n_in, m))  # (features, m), like pixels / 255
+    X = rng.random((m, n_in))  # (m, features), like pixels / 255
     y = rng.integers(0, 10, m)
     return net, params, X, y
 
@@ -26,7 +26,7 @@ def _loss(net, X, y):
 def test_whole_backward_pass_matches_central_differences():
     net, params, X, y = _tiny_problem()
     Z, caches = M.forward(net, params, X)
-    _, dZ, _ = softmax_cross_entropy(Z, y)
+    _, dZ = softmax_cross_entropy(Z, y)
     analytic = M.backward(net, params, caches, dZ)
     numeric = numerical_gradient(_loss(net, X, y), params)
     assert set(analytic) == {"W1", "b1", "W2", "b2"}
@@ -35,11 +35,12 @@ def test_whole_backward_pass_matches_central_differences():
 
 def test_gradient_check_fails_without_the_relu_derivative():
     """Negative control: the seed's backward pass without ⊙ ReLU′(Z1) must fail the check."""
-    net, params, X, y = _tiny_problem()
+    net, params, X_rows, y = _tiny_problem()
+    X = X_rows.T  # the equations' X is (features, m)
     Z1 = params["W1"] @ X + params["b1"]
     assert (Z1 < 0).any()  # some units are off, so the mask matters
-    Z, _ = M.forward(net, params, X)
-    _, dZ2, _ = softmax_cross_entropy(Z, y)
+    _, dZ = softmax_cross_entropy(M.forward(net, params, X_rows)[0], y)
+    dZ2 = dZ.T
     A1 = np.maximum(Z1, 0)
     dZ1 = params["W2"].T @ dZ2  # missing: * (Z1 > 0)
     wrong = {
@@ -48,14 +49,15 @@ def test_gradient_check_fails_without_the_relu_derivative():
         "W2": dZ2 @ A1.T,
         "b2": dZ2.sum(1, keepdims=True),
     }
-    numeric = numerical_gradient(_loss(net, X, y), params)
+    numeric = numerical_gradient(_loss(net, X_rows, y), params)
     assert relative_error(wrong, numeric) > 1e-3
 
 
 def test_backward_is_the_seed_equations():
     """dZ2 = A2 − Y, dW2 = dZ2·A1ᵀ/m, db2 = ΣdZ2/m,
     dZ1 = W2ᵀ·dZ2 ⊙ ReLU′(Z1), dW1 = dZ1·Xᵀ/m, db1 = ΣdZ1/m."""
-    net, params, X, y = _tiny_problem(seed=3)
+    net, params, X_rows, y = _tiny_problem(seed=3)
+    X = X_rows.T  # the equations' X is (features, m)
     m = X.shape[1]
     W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
     Z1 = W1 @ X + b1
@@ -71,8 +73,8 @@ def test_backward_is_the_seed_equations():
         "W1": dZ1 @ X.T / m,
         "b1": dZ1.sum(axis=1, keepdims=True) / m,
     }
-    Z, caches = M.forward(net, params, X)
-    _, dZ, _ = softmax_cross_entropy(Z, y)
+    Z, caches = M.forward(net, params, X_rows)
+    _, dZ = softmax_cross_entropy(Z, y)
     got = M.backward(net, params, caches, dZ)
     for key, value in expected.items():
         np.testing.assert_allclose(got[key], value, rtol=1e-10, atol=1e-12, err_msg=key)
