@@ -22,11 +22,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import plain_seed  # noqa: E402
+import plain_seed
 
-from core import model as M  # noqa: E402
-from core.data import scale_pixels, split_dev  # noqa: E402
-from core.train import full_batch_descent  # noqa: E402
+from core import model as M
+from core.data import scale_pixels, split_dev
+from core.train import full_batch_descent
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/digit-recognizer/train.csv.gz"
 

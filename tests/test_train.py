@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from core import model as M
+from core.losses import softmax_cross_entropy
 from core.optimizers import gradient_descent
 from core.serialization import npz_bytes
-from core.losses import softmax_cross_entropy
 from core.train import full_batch_descent, loss_and_gradient, pack
 
 
