@@ -40,7 +40,7 @@ def test_missing_credentials_exit_becomes_one_line(monkeypatch, tmp_path, capsys
         raise SystemExit(1)
 
     install_fake(monkeypatch, authenticate=exits)
-    with pytest.raises(Failure, match="no Kaggle credentials.*kaggle.json"):
+    with pytest.raises(Failure, match=r"no Kaggle credentials.*kaggle\.json"):
         kaggle_client.download_competition(tmp_path)
     assert capsys.readouterr().out == ""  # its help text is swallowed, our line says what to do
 
@@ -86,5 +86,5 @@ def test_a_download_returns_the_zip(monkeypatch, tmp_path):
 
 def test_a_download_that_leaves_nothing_is_reported(monkeypatch, tmp_path):
     install_fake(monkeypatch, download=lambda competition, path: None)
-    with pytest.raises(Failure, match="left no digit-recognizer.zip"):
+    with pytest.raises(Failure, match=r"left no digit-recognizer\.zip"):
         kaggle_client.download_competition(tmp_path)
