@@ -1,22 +1,25 @@
 """Layers as plain functions over plain data.
 
-Activations are laid out (batch, features): the seed network's equations transposed, since BLAS
-runs Z1ᵀ = Xᵀ·W1ᵀ about 40% faster than Z1 = W1·X for a 10-unit layer (bench/seed_speed.py), and
-image layers will want (batch, channels, height, width). Parameters keep the equations' shapes:
-W (n_out, n_in) and b (n_out, 1). A layer is a small stateless object with three methods:
+Activations are laid out batch first: (batch, features) for dense layers, (batch, height, width,
+channels) for image layers. For the seed network that is its equations transposed, since BLAS runs
+Z1ᵀ = Xᵀ·W1ᵀ about 40% faster than Z1 = W1·X for a 10-unit layer (bench/seed_speed.py).
+Parameters keep the equations' shapes: W (n_out, n_in) and b (n_out, 1).
 
-    init(rng, n_in)            -> (params, n_out)
-    forward(params, X)         -> (Y, cache)
+A layer is a small frozen object with three methods:
+
+    init(rng, in_shape)                  -> (params, out_shape)
+    forward(params, X, mode)             -> (Y, cache)
     backward(params, cache, dY, need_dX) -> (dX or None, grads)
 
-`params` and `grads` are dict[str, ndarray] with the same keys, so saving, gradient checks and
-optimizers treat every layer alike. Gradients are of whatever loss produced dY: the loss decides
-the 1/m, the layers never do.
+`params` and `grads` are dict[str, ndarray]; grads has a key for every trainable parameter.
+Arrays in params without a gradient (batch norm's running statistics) are state that forward
+updates in place while training. Shapes exclude the batch axis. Gradients are of whatever loss
+produced dY: the loss decides the 1/m, the layers never do.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,30 +27,49 @@ from numpy.typing import NDArray
 
 Array = NDArray[np.floating[Any]]
 Params = dict[str, Array]
+Shape = tuple[int, ...]
 
 INITS = ("uniform", "he")
 
 
-class Layer(Protocol):
-    def init(self, rng: np.random.Generator, n_in: int) -> tuple[Params, int]: ...
+@dataclass
+class Mode:
+    """How forward runs: training (dropout drops, batch norm uses and updates batch statistics)
+    or inference. rng draws dropout masks; it is needed only while training."""
 
-    def forward(self, params: Params, X: Array) -> tuple[Array, Any]: ...
+    train: bool = False
+    rng: np.random.Generator | None = field(default=None, repr=False)
+
+
+INFERENCE = Mode()
+
+
+class Layer(Protocol):
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]: ...
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]: ...
 
     def backward(
         self, params: Params, cache: Any, dY: Array, need_dX: bool
     ) -> tuple[Array | None, Params]: ...
 
 
+def he_normal(rng: np.random.Generator, shape: Shape, fan_in: int) -> Array:
+    """N(0, 2/fan_in), the initialisation that keeps ReLU activations' variance (He et al. 2015)."""
+    weights: Array = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+    return weights
+
+
 @dataclass(frozen=True)
 class Dense:
-    """Z = W·X + b with W (n_out, n_in) and b (n_out, 1).
+    """Z = X·Wᵀ + bᵀ with W (n_out, n_in) and b (n_out, 1); X is (m, n_in).
 
     init "uniform" draws W and b from U[-0.5, 0.5), as the seed network does; "he" draws W from
     N(0, 2/n_in) with b = 0.
     """
 
     n_out: int
-    init_scheme: str = "uniform"
+    init_scheme: str = "he"
 
     def __post_init__(self) -> None:
         if self.n_out < 1:
@@ -55,16 +77,19 @@ class Dense:
         if self.init_scheme not in INITS:
             raise ValueError(f"Dense: init must be one of {INITS}, got {self.init_scheme!r}")
 
-    def init(self, rng: np.random.Generator, n_in: int) -> tuple[Params, int]:
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        if len(in_shape) != 1:
+            raise ValueError(f"Dense needs flat inputs, got shape {in_shape}: add a flatten layer")
+        n_in = in_shape[0]
         if self.init_scheme == "uniform":
-            W = rng.random((self.n_out, n_in)) - 0.5
-            b = rng.random((self.n_out, 1)) - 0.5
+            W = (rng.random((self.n_out, n_in)) - 0.5).astype(np.float32)
+            b = (rng.random((self.n_out, 1)) - 0.5).astype(np.float32)
         else:
-            W = rng.standard_normal((self.n_out, n_in)) * np.sqrt(2.0 / n_in)
-            b = np.zeros((self.n_out, 1))
-        return {"W": W.astype(np.float32), "b": b.astype(np.float32)}, self.n_out
+            W = he_normal(rng, (self.n_out, n_in), n_in)
+            b = np.zeros((self.n_out, 1), np.float32)
+        return {"W": W, "b": b}, (self.n_out,)
 
-    def forward(self, params: Params, X: Array) -> tuple[Array, Array]:
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Array]:
         Z = X @ params["W"].T  # (m, n_in) @ (n_in, n_out)
         Z += params["b"].T
         return Z, X
@@ -79,12 +104,98 @@ class Dense:
 
 @dataclass(frozen=True)
 class ReLU:
-    def init(self, rng: np.random.Generator, n_in: int) -> tuple[Params, int]:
-        return {}, n_in
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        return {}, in_shape
 
-    def forward(self, params: Params, Z: Array) -> tuple[Array, Array]:
+    def forward(self, params: Params, Z: Array, mode: Mode) -> tuple[Array, Array]:
         return np.maximum(Z, 0), Z
 
     def backward(self, params: Params, cache: Array, dA: Array, need_dX: bool) -> tuple[Array | None, Params]:
         Z = cache
         return dA * (Z > 0), {}
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """(m, ...) -> (m, product of the rest)."""
+
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        return {}, (int(np.prod(in_shape)),)
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Shape]:
+        return X.reshape(len(X), -1), X.shape
+
+    def backward(self, params: Params, cache: Shape, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        return dY.reshape(cache), {}
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """While training, zero each activation with probability `rate` and scale the rest by
+    1/(1 - rate) (inverted dropout), so inference is the identity."""
+
+    rate: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate < 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {self.rate}")
+
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        return {}, in_shape
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Array | None]:
+        if not mode.train or self.rate == 0:
+            return X, None
+        if mode.rng is None:
+            raise ValueError("Dropout: training needs a random generator in Mode.rng")
+        keep = mode.rng.random(X.shape, dtype=np.float32) >= self.rate
+        scale = keep * np.float32(1 / (1 - self.rate))  # (m, ...) of 0 and 1/(1-rate)
+        return X * scale, scale
+
+    def backward(
+        self, params: Params, cache: Array | None, dY: Array, need_dX: bool
+    ) -> tuple[Array | None, Params]:
+        return (dY if cache is None else dY * cache), {}
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """Normalise each feature (each channel, for images) over the batch, then scale by gamma and
+    shift by beta (Ioffe & Szegedy 2015). Training uses the batch's mean and variance and updates
+    running averages ("mean", "var": state, no gradient) that inference uses instead."""
+
+    momentum: float = 0.9  # running = momentum·running + (1 - momentum)·batch
+    eps: float = 1e-5
+
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        n = in_shape[-1]
+        ones, zeros = np.ones(n, np.float32), np.zeros(n, np.float32)
+        return {"gamma": ones, "beta": zeros.copy(), "mean": zeros.copy(), "var": ones.copy()}, in_shape
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+        axes = tuple(range(X.ndim - 1))  # every axis but the features'
+        if mode.train:
+            mean = X.mean(axis=axes)
+            var = X.var(axis=axes)
+            m = params["mean"].dtype.type(self.momentum)
+            params["mean"] *= m
+            params["mean"] += (1 - m) * mean
+            params["var"] *= m
+            params["var"] += (1 - m) * var
+        else:
+            mean, var = params["mean"], params["var"]
+        inv_std = 1 / np.sqrt(var + X.dtype.type(self.eps))
+        X_hat = (X - mean) * inv_std
+        return X_hat * params["gamma"] + params["beta"], (X_hat, inv_std, axes, mode.train)
+
+    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        X_hat, inv_std, axes, trained = cache
+        grads = {"gamma": (dY * X_hat).sum(axis=axes), "beta": dY.sum(axis=axes)}
+        if not need_dX:
+            return None, grads
+        dX_hat = dY * params["gamma"]
+        if not trained:  # statistics were constants
+            return dX_hat * inv_std, grads
+        # the batch's mean and variance depend on every X: the standard three-term formula
+        dX = (dX_hat - dX_hat.mean(axis=axes) - X_hat * (dX_hat * X_hat).mean(axis=axes)) * inv_std
+        return dX, grads

@@ -1,54 +1,114 @@
-"""A model is a sequence of layers; its parameters are one flat dict.
+"""A model is a sequence of layers, described by short specs; its parameters are one flat dict.
 
-Dense layers are numbered from 1 in the parameter names, so the seed network's parameters are
-exactly W1, b1, W2, b2 of its equations.
+Layers with parameters are numbered from 1 in the parameter names, so the seed network's
+parameters are exactly W1, b1, W2, b2 of its equations. Specs, one string per layer:
+
+    dense N            N units (He initialisation, or U[-0.5, 0.5) for the seed's "uniform")
+    relu
+    conv F K [valid]   F filters of K x K, stride 1, "same" padding unless "valid"
+    maxpool S          S x S windows, stride S
+    batchnorm
+    dropout R          drop with probability R while training
+    flatten
+
+A model whose first layer is a convolution sees each 784-pixel row as a 28 x 28 x 1 image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from core.layers import Array, Dense, Layer, Params, ReLU
+from core.conv import Conv2D, MaxPool2D
+from core.layers import INFERENCE, Array, BatchNorm, Dense, Dropout, Flatten, Layer, Mode, Params, ReLU, Shape
 from core.losses import softmax
 
 N_PIXELS = 784
+IMAGE: Shape = (28, 28, 1)
 N_CLASSES = 10
+ARCHITECTURE = "architecture"  # the key under which weights files keep the specs
 
 
 @dataclass(frozen=True)
 class Sequential:
     layers: tuple[Layer, ...]
-    n_in: int = N_PIXELS
+    spec: tuple[str, ...]
+    in_shape: Shape = (N_PIXELS,)
 
     def names(self) -> list[str]:
-        """The suffix each layer's parameter keys carry ("1" for W1, b1), "" for no parameters."""
-        names, dense = [], 0
+        """The number each layer's parameter keys carry ("1" for W1, b1), "" for no parameters."""
+        names, count = [], 0
         for layer in self.layers:
-            if isinstance(layer, Dense):
-                dense += 1
-                names.append(str(dense))
+            if isinstance(layer, Dense | Conv2D | BatchNorm):
+                count += 1
+                names.append(str(count))
             else:
                 names.append("")
         return names
 
 
-def mlp(sizes: tuple[int, ...], init: str = "uniform") -> Sequential:
-    """Dense layers of the given sizes (inputs first, classes last) with ReLU between them.
+def parse(spec: str, init: str = "he") -> Layer:
+    """One layer from its spec string; ValueError naming the spec if it is not one."""
+    words = spec.split()
+    kind, args = (words[0].lower(), words[1:]) if words else ("", [])
+    try:
+        if kind == "dense" and len(args) == 1:
+            return Dense(int(args[0]), init)
+        if kind == "relu" and not args:
+            return ReLU()
+        if kind == "conv" and len(args) in (2, 3):
+            return Conv2D(int(args[0]), int(args[1]), args[2] if len(args) == 3 else "same")
+        if kind == "maxpool" and len(args) == 1:
+            return MaxPool2D(int(args[0]))
+        if kind == "batchnorm" and not args:
+            return BatchNorm()
+        if kind == "dropout" and len(args) == 1:
+            return Dropout(float(args[0]))
+        if kind == "flatten" and not args:
+            return Flatten()
+    except ValueError as error:
+        raise ValueError(f"layer {spec!r}: {error}") from None
+    raise ValueError(
+        f"layer {spec!r} is not one of: dense N, relu, conv F K [valid], maxpool S, batchnorm, "
+        "dropout R, flatten"
+    )
 
-    mlp((784, 10, 10)) is the seed network: 784 inputs, 10 ReLU units, 10 softmax units
-    (the softmax belongs to the loss).
+
+def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequential:
+    """The model the specs describe, checked for fitting shapes and 10 outputs.
+
+    n_in, the number of inputs of a model without convolutions, is 784 but for tests."""
+    if not spec:
+        raise ValueError("a model needs at least one layer")
+    layers = tuple(parse(s, init) for s in spec)
+    in_shape = IMAGE if isinstance(layers[0], Conv2D) else (n_in,)
+    net = Sequential(layers, tuple(spec), in_shape)
+    shape = in_shape
+    rng = np.random.default_rng(0)
+    for layer, text in zip(layers, spec, strict=True):
+        try:
+            shape = layer.init(rng, shape)[1]
+        except ValueError as error:
+            raise ValueError(f"layer {text!r}: {error}") from None
+    if shape != (N_CLASSES,):
+        raise ValueError(f"the last layer must give {N_CLASSES} outputs, the specs give shape {shape}")
+    return net
+
+
+def mlp(sizes: tuple[int, ...], init: str = "uniform") -> Sequential:
+    """Dense layers of the given sizes (784 inputs first, 10 classes last) with ReLU between.
+
+    mlp((784, 10, 10)) is the seed network (the softmax belongs to the loss).
     """
     if len(sizes) < 2:
-        raise ValueError(f"an MLP needs at least input and output sizes, got {sizes}")
-    layers: list[Layer] = []
-    for i, n_out in enumerate(sizes[1:]):
-        if i:
-            layers.append(ReLU())
-        layers.append(Dense(n_out, init))
-    return Sequential(tuple(layers), n_in=sizes[0])
+        raise ValueError(f"an MLP needs input and output sizes, got {sizes}")
+    spec: list[str] = []
+    for n_out in sizes[1:]:
+        spec += ["relu", f"dense {n_out}"] if spec else [f"dense {n_out}"]
+    return build(spec, init, n_in=sizes[0])
 
 
 def seed_network(hidden: int = 10) -> Sequential:
@@ -56,67 +116,88 @@ def seed_network(hidden: int = 10) -> Sequential:
 
 
 def _split(model: Sequential, params: Params) -> list[Params]:
-    return [{key: params[key + name] for key in ("W", "b")} if name else {} for name in model.names()]
+    """Each layer's own parameters under their short names (W, b, gamma, ...)."""
+    out: list[Params] = []
+    for name in model.names():
+        out.append(
+            {key[: -len(name)]: value for key, value in params.items() if name and _number(key) == name}
+        )
+    return out
+
+
+def _number(key: str) -> str:
+    return key[len(key.rstrip("0123456789")) :]
 
 
 def init(model: Sequential, rng: np.random.Generator) -> Params:
     params: Params = {}
-    n = model.n_in
+    shape = model.in_shape
     for layer, name in zip(model.layers, model.names(), strict=True):
-        p, n = layer.init(rng, n)
+        p, shape = layer.init(rng, shape)
         params.update({key + name: value for key, value in p.items()})
     return params
 
 
-def forward(model: Sequential, params: Params, X: Array) -> tuple[Array, list[Any]]:
-    """Logits (m, classes) for inputs X (m, features), and the caches backward needs."""
+def forward(model: Sequential, params: Params, X: Array, mode: Mode = INFERENCE) -> tuple[Array, list[Any]]:
+    """Logits (m, classes) for inputs X (m, 784), and the caches backward needs."""
+    if len(model.in_shape) == 3:
+        X = X.reshape(len(X), *model.in_shape)  # a view: (m, 784) -> (m, 28, 28, 1)
     caches = []
     for layer, p in zip(model.layers, _split(model, params), strict=True):
-        X, cache = layer.forward(p, X)
+        X, cache = layer.forward(p, X, mode)
         caches.append(cache)
     return X, caches
 
 
 def backward(model: Sequential, params: Params, caches: list[Any], dZ: Array) -> Params:
-    """Gradients of every parameter, from the loss gradient dZ of the logits."""
+    """Gradients of every trainable parameter, from the loss gradient dZ of the logits."""
     grads: Params = {}
+    names = model.names()
     per_layer = _split(model, params)
     for i in reversed(range(len(model.layers))):
-        # The first layer's input gradient is never used: skip its (784, m) matmul.
+        # The first layer's input gradient is never used: skip its (m, 784) product.
         dZ_in, g = model.layers[i].backward(per_layer[i], caches[i], dZ, need_dX=i > 0)
-        name = model.names()[i]
-        grads.update({key + name: value for key, value in g.items()})
+        grads.update({key + names[i]: value for key, value in g.items()})
         if dZ_in is not None:
             dZ = dZ_in
     return grads
 
 
-def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int = 8192) -> Array:
-    """Class probabilities (m, classes) for rows X (m, features)."""
+def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int = 1024) -> Array:
+    """Class probabilities (m, classes) for rows X (m, 784), in inference mode."""
     parts = [
         softmax(forward(model, params, X[start : start + chunk_rows])[0])
-        for start in range(0, X.shape[0], chunk_rows)
+        for start in range(0, len(X), chunk_rows)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
 
 
-def from_params(params: Params) -> Sequential:
-    """The MLP whose parameters these are, checking names, shapes and dtype."""
-    n_dense = sum(1 for key in params if key.startswith("W"))
-    expected = {f"{k}{i}" for i in range(1, n_dense + 1) for k in ("W", "b")}
-    if n_dense == 0 or set(params) != expected:
-        raise ValueError(f"expected arrays {sorted(expected or {'W1', 'b1'})}, got {sorted(params)}")
-    sizes = [N_PIXELS]
-    for i in range(1, n_dense + 1):
-        W, b = params[f"W{i}"], params[f"b{i}"]
-        if W.ndim != 2 or W.shape[1] != sizes[-1]:
-            raise ValueError(f"W{i} has shape {W.shape}, expected (units, {sizes[-1]})")
-        if b.shape != (W.shape[0], 1):
-            raise ValueError(f"b{i} has shape {b.shape}, expected ({W.shape[0]}, 1)")
-        for key in (f"W{i}", f"b{i}"):
-            if params[key].dtype != np.float32:
-                raise ValueError(f"{key} has dtype {params[key].dtype}, expected float32")
-        sizes.append(W.shape[0])
-    if sizes[-1] != N_CLASSES:
-        raise ValueError(f"W{n_dense} has {sizes[-1]} outputs, expected {N_CLASSES}")
-    return mlp(tuple(sizes))
+def to_arrays(model: Sequential, params: Params) -> dict[str, Any]:
+    """What a weights file holds: the parameters and the specs that rebuild the model."""
+    return {**params, ARCHITECTURE: np.array(model.spec)}
+
+
+def from_arrays(arrays: dict[str, Any]) -> tuple[Sequential, Params]:
+    """The model and parameters of a weights file, checking names, shapes and dtype."""
+    arrays = dict(arrays)
+    spec = arrays.pop(ARCHITECTURE, None)
+    if spec is None:  # a bare MLP: read its sizes from the weights
+        sizes, i = [N_PIXELS], 1
+        while f"W{i}" in arrays and arrays[f"W{i}"].ndim == 2:
+            sizes.append(arrays[f"W{i}"].shape[0])
+            i += 1
+        model = mlp(tuple(sizes)) if len(sizes) > 1 else None
+    else:
+        if spec.dtype.kind != "U" or spec.ndim != 1:
+            raise ValueError(f"'{ARCHITECTURE}' must be a list of layer specs, got {spec.dtype} {spec.shape}")
+        model = build([str(s) for s in spec])
+    expected = init(model, np.random.default_rng(0)) if model else {"W1": np.zeros(0), "b1": np.zeros(0)}
+    if set(arrays) != set(expected):
+        raise ValueError(f"expected arrays {sorted(expected)}, got {sorted(arrays)}")
+    assert model is not None
+    for key, value in expected.items():
+        if arrays[key].shape != value.shape:
+            raise ValueError(f"{key} has shape {arrays[key].shape}, expected {value.shape}")
+        if arrays[key].dtype != np.float32:
+            raise ValueError(f"{key} has dtype {arrays[key].dtype}, expected float32")
+    return model, arrays

@@ -52,7 +52,7 @@ def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, his
         raise Failure(
             f"training diverged: {error}; lower train.alpha (now {config.alpha}) in params.yaml"
         ) from None
-    write_bytes(weights, npz_bytes(params))
+    write_bytes(weights, npz_bytes(M.to_arrays(net, params)))
     write_text(history, "\n".join(rows) + "\n")
     say(f"wrote {weights} and {history} after {time.perf_counter() - started:.1f}s")
 
@@ -61,7 +61,6 @@ def load_weights(path: Path = WEIGHTS) -> tuple[M.Sequential, Params]:
     if not path.is_file():
         raise Failure(f"{path}: no such file: run 'digits train' (or 'dvc repro') first")
     try:
-        params = load_npz(path)
-        return M.from_params(params), params
+        return M.from_arrays(load_npz(path))
     except ValueError as error:
         raise Failure(f"{path}: {error}") from None

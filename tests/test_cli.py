@@ -64,6 +64,7 @@ def test_train_writes_float32_weights_and_history(project):
     assert result.exit_code == 0, result.output
     assert "iteration    30/30" in result.output
     weights = load_npz(project / "data/model/weights.npz")
+    assert weights.pop("architecture").tolist() == ["dense 10", "relu", "dense 10"]
     assert {k: (v.shape, v.dtype) for k, v in weights.items()} == {
         "W1": ((10, 784), np.float32),
         "b1": ((10, 1), np.float32),

@@ -1,75 +1,152 @@
 import numpy as np
 import pytest
 
-from core.layers import Dense, ReLU
+from core.conv import Conv2D, MaxPool2D
+from core.layers import BatchNorm, Dense, Dropout, Flatten, Mode, ReLU
 from tests.gradcheck import numerical_gradient, relative_error
 
+# (layer, input shape without the batch axis, training mode)
+LAYERS = [
+    (Dense(3, "uniform"), (4,), False),
+    (Dense(3, "he"), (4,), False),
+    (ReLU(), (4,), False),
+    (Flatten(), (3, 3, 2), False),
+    (Dropout(0.4), (6,), True),
+    (BatchNorm(), (4,), True),
+    (BatchNorm(), (4, 4, 3), True),
+    (BatchNorm(), (4,), False),
+    (Conv2D(3, 3), (5, 5, 2), False),
+    (Conv2D(2, 3, "valid"), (5, 4, 2), False),
+    (Conv2D(2, 1), (3, 3, 3), False),
+    (MaxPool2D(2), (4, 6, 2), False),
+]
+IDS = [f"{layer!r}-{'train' if train else 'infer'}" for layer, _, train in LAYERS]
 
-def _check_layer(layer, n_in, rng):
-    """Gradient check of sum(Y * R) for a random R, so every output's gradient matters."""
-    params, n_out = layer.init(rng, n_in)
+
+def _mode(train):
+    # a fresh generator with the same seed each call: dropout draws the same mask every time
+    return Mode(train=train, rng=np.random.default_rng(7))
+
+
+def _check_layer(layer, in_shape, train, rng=None):
+    """Relative errors of the parameter and input gradients of sum(Y * R), R random."""
+    rng = rng or np.random.default_rng(0)
+    params, out_shape = layer.init(rng, in_shape)
     params = {k: v.astype(np.float64) for k, v in params.items()}
-    X = rng.standard_normal((5, n_in))  # (batch, features)
-    R = rng.standard_normal((5, n_out))
+    X = rng.standard_normal((3, *in_shape))
+    R = rng.standard_normal((3, *out_shape))
 
-    def loss(p):
-        return float(np.sum(layer.forward(p, X)[0] * R))
+    def loss_of(p, X):
+        return float(np.sum(layer.forward(p, X, _mode(train))[0] * R))
 
-    _, cache = layer.forward(params, X)
+    _, cache = layer.forward(params, X, _mode(train))
     dX, grads = layer.backward(params, cache, R, need_dX=True)
-    # the input gradient, by treating X as a parameter
-    numeric_dX = numerical_gradient(lambda p: float(np.sum(layer.forward(params, p["X"])[0] * R)), {"X": X})
-    return relative_error(grads, numerical_gradient(loss, params)) if grads else 0.0, relative_error(
-        {"X": dX}, numeric_dX
-    )
+    trainable = {k: params[k] for k in grads}
+    numeric = numerical_gradient(lambda t: loss_of({**params, **t}, X), trainable)
+    numeric_dX = numerical_gradient(lambda p: loss_of(params, p["X"]), {"X": X})
+    param_error = relative_error(grads, numeric) if grads else 0.0
+    return param_error, relative_error({"X": dX}, numeric_dX)
 
 
-@pytest.mark.parametrize("layer", [Dense(3), Dense(3, "he"), ReLU()], ids=repr)
-def test_layer_gradients_match_central_differences(layer):
-    param_error, input_error = _check_layer(layer, 4, np.random.default_rng(0))
+@pytest.mark.parametrize(("layer", "in_shape", "train"), LAYERS, ids=IDS)
+def test_layer_gradients_match_central_differences(layer, in_shape, train):
+    param_error, input_error = _check_layer(layer, in_shape, train)
     assert param_error < 1e-7
     assert input_error < 1e-7
 
 
-def test_gradient_check_catches_a_wrong_dense_gradient():
-    class Wrong(Dense):
-        def backward(self, params, cache, dZ, need_dX):
-            dX, grads = super().backward(params, cache, dZ, need_dX)
-            return dX, {"W": grads["W"] * 1.01, "b": grads["b"]}  # 1% off
-
-    param_error, _ = _check_layer(Wrong(3), 4, np.random.default_rng(0))
-    assert param_error > 1e-3
+class WrongDense(Dense):
+    def backward(self, params, cache, dZ, need_dX):
+        dX, grads = super().backward(params, cache, dZ, need_dX)
+        return dX, {"W": grads["W"] * 1.01, "b": grads["b"]}  # 1% off
 
 
-@pytest.mark.parametrize("layer", [Dense(7), Dense(7, "he"), ReLU()], ids=repr)
-def test_layers_keep_float32(layer):
+class WrongConv(Conv2D):
+    def backward(self, params, cache, dZ, need_dX):
+        dX, grads = super().backward(params, cache, dZ, need_dX)
+        dX[:, 0, 0, :] = 0  # forgets one pixel's gradient
+        return dX, grads
+
+
+def test_gradient_check_catches_wrong_gradients():
+    assert _check_layer(WrongDense(3), (4,), False)[0] > 1e-3
+    assert _check_layer(WrongConv(2, 3), (4, 4, 1), False)[1] > 1e-3
+
+
+@pytest.mark.parametrize(("layer", "in_shape", "train"), LAYERS, ids=IDS)
+def test_layers_keep_float32_and_their_shapes(layer, in_shape, train):
     rng = np.random.default_rng(1)
-    params, n_out = layer.init(rng, 6)
+    params, out_shape = layer.init(rng, in_shape)
     assert all(v.dtype == np.float32 for v in params.values())
-    X = rng.random((3, 6), dtype=np.float32)
-    Y, cache = layer.forward(params, X)
+    X = rng.random((2, *in_shape), dtype=np.float32)
+    Y, cache = layer.forward(params, X, _mode(train))
     dX, grads = layer.backward(params, cache, np.ones_like(Y), need_dX=True)
-    assert Y.dtype == np.float32 and Y.shape == (3, n_out)
+    assert Y.dtype == np.float32 and Y.shape == (2, *out_shape)
     assert dX is not None and dX.dtype == np.float32 and dX.shape == X.shape
     assert all(grads[k].dtype == np.float32 and grads[k].shape == params[k].shape for k in grads)
 
 
 def test_dense_uniform_init_is_the_seed_networks():
-    params, _ = Dense(10).init(np.random.default_rng(0), 784)
+    params, _ = Dense(10, "uniform").init(np.random.default_rng(0), (784,))
     assert params["W"].shape == (10, 784) and params["b"].shape == (10, 1)
     assert params["W"].min() >= -0.5 and params["W"].max() < 0.5
-    assert abs(float(params["W"].mean())) < 0.02  # U[-0.5, 0.5) has mean 0 and sd 0.29
 
 
-def test_dense_skips_the_input_gradient_when_not_needed():
-    params, _ = Dense(2).init(np.random.default_rng(0), 3)
-    Y, cache = Dense(2).forward(params, np.ones((4, 3), np.float32))
-    dX, _ = Dense(2).backward(params, cache, Y, need_dX=False)
-    assert dX is None
+def test_he_init_has_variance_two_over_fan_in():
+    params, _ = Conv2D(64, 5).init(np.random.default_rng(0), (12, 12, 32))
+    assert params["W"].var() == pytest.approx(2 / (5 * 5 * 32), rel=0.05)
+    assert not params["b"].any()
 
 
-def test_dense_rejects_bad_configuration():
-    with pytest.raises(ValueError, match="n_out must be at least 1, got 0"):
-        Dense(0)
-    with pytest.raises(ValueError, match="init must be one of"):
-        Dense(3, "zeros")
+def test_conv_by_hand():
+    # one 2x2 filter of ones, "valid": each output is the sum of its window
+    layer = Conv2D(1, 2, "valid")
+    params = {"W": np.ones((1, 2, 2, 1), np.float32), "b": np.full((1, 1), 0.5, np.float32)}
+    X = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
+    Y, _ = layer.forward(params, X, Mode())
+    np.testing.assert_array_equal(Y[0, :, :, 0], [[0 + 1 + 3 + 4 + 0.5, 1 + 2 + 4 + 5 + 0.5], [20.5, 24.5]])
+
+
+def test_maxpool_by_hand_sends_the_gradient_to_the_first_maximum():
+    X = np.array([[1, 5, 2, 2], [3, 0, 2, 2]], np.float32).reshape(1, 2, 4, 1)
+    Y, cache = MaxPool2D(2).forward({}, X, Mode())
+    np.testing.assert_array_equal(Y.ravel(), [5, 2])
+    dX, _ = MaxPool2D(2).backward({}, cache, np.array([10, 20], np.float32).reshape(1, 1, 2, 1), True)
+    np.testing.assert_array_equal(dX.reshape(2, 4), [[0, 10, 20, 0], [0, 0, 0, 0]])
+
+
+def test_dropout_is_identity_for_inference_and_keeps_the_mean_in_training():
+    X = np.ones((1000, 50), np.float32)
+    assert Dropout(0.5).forward({}, X, Mode())[0] is X
+    Y, _ = Dropout(0.5).forward({}, X, Mode(train=True, rng=np.random.default_rng(0)))
+    assert set(np.unique(Y)) == {0.0, 2.0}
+    assert Y.mean() == pytest.approx(1.0, abs=0.02)
+    with pytest.raises(ValueError, match="needs a random generator"):
+        Dropout(0.5).forward({}, X, Mode(train=True))
+
+
+def test_batchnorm_normalises_in_training_and_tracks_running_statistics():
+    layer = BatchNorm(momentum=0.0)  # running statistics = the last batch's
+    params, _ = layer.init(np.random.default_rng(0), (3,))
+    X = np.random.default_rng(1).normal(5.0, 2.0, (500, 3)).astype(np.float32)
+    Y, _ = layer.forward(params, X, Mode(train=True))
+    np.testing.assert_allclose(Y.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Y.std(axis=0), 1, atol=1e-3)
+    np.testing.assert_allclose(params["mean"], X.mean(axis=0), rtol=1e-6)
+    Y_inference, _ = layer.forward(params, X, Mode())
+    np.testing.assert_allclose(Y_inference, Y, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Dense(0), "n_out must be at least 1, got 0"),
+        (lambda: Dense(3, "zeros"), "init must be one of"),
+        (lambda: Conv2D(4, 2), "'same' padding needs an odd size"),
+        (lambda: Conv2D(4, 3, "full"), "padding must be 'same' or 'valid'"),
+        (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
+    ],
+)
+def test_layers_reject_bad_configuration(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

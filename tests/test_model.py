@@ -103,24 +103,48 @@ def test_init_is_reproducible_from_the_seed():
     assert not np.array_equal(a["W1"], c["W1"])
 
 
-def test_from_params_rebuilds_the_architecture():
+def test_weights_files_rebuild_the_model():
+    net = M.build(["conv 4 3", "relu", "maxpool 2", "flatten", "dense 16", "relu", "dense 10"])
+    params = M.init(net, np.random.default_rng(0))
+    rebuilt, loaded = M.from_arrays(M.to_arrays(net, params))
+    assert rebuilt == net and loaded.keys() == params.keys()
+
+
+def test_bare_mlp_weights_are_read_from_their_shapes():
     params = M.init(M.mlp((784, 32, 16, 10)), np.random.default_rng(0))
-    net = M.from_params(params)
-    assert net == M.mlp((784, 32, 16, 10))
+    assert M.from_arrays(params)[0].spec == ("dense 32", "relu", "dense 16", "relu", "dense 10")
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (lambda p: p.pop("b2"), r"expected arrays \['W1', 'W2', 'b1', 'b2'\]"),
-        (lambda p: p.update(W1=p["W1"][:, :700]), r"W1 has shape \(10, 700\), expected \(units, 784\)"),
+        (lambda p: p.update(W1=p["W1"][:, :700]), r"W1 has shape \(10, 700\), expected \(10, 784\)"),
         (lambda p: p.update(b1=p["b1"].ravel()), r"b1 has shape \(10,\), expected \(10, 1\)"),
         (lambda p: p.update(W2=p["W2"].astype(np.float64)), "W2 has dtype float64, expected float32"),
-        (lambda p: p.update(W2=p["W2"][:9], b2=p["b2"][:9]), "W2 has 9 outputs, expected 10"),
+        (lambda p: p.update(W2=p["W2"][:9], b2=p["b2"][:9]), "the last layer must give 10 outputs"),
+        (lambda p: p.update(architecture=np.array(["dense 10", "tanh"])), "layer 'tanh' is not one of"),
     ],
 )
-def test_from_params_names_what_is_wrong(change, message):
+def test_bad_weights_files_name_what_is_wrong(change, message):
     params = M.init(M.seed_network(), np.random.default_rng(0))
     change(params)
     with pytest.raises(ValueError, match=message):
-        M.from_params(params)
+        M.from_arrays(params)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (["dense 12", "relu"], r"the last layer must give 10 outputs, the specs give shape \(12,\)"),
+        (["conv 8 3", "dense 10"], "Dense needs flat inputs"),
+        (["conv 8 3", "maxpool 5", "flatten", "dense 10"], "28x28 does not divide into 5x5 windows"),
+        (["dense 0"], "n_out must be at least 1"),
+        (["dropout 1.5", "dense 10"], r"rate must be in \[0, 1\)"),
+        (["dense ten"], "layer 'dense ten'"),
+        ([], "at least one layer"),
+    ],
+)
+def test_bad_specs_name_the_layer(spec, message):
+    with pytest.raises(ValueError, match=message):
+        M.build(spec)

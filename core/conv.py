@@ -1,0 +1,129 @@
+"""Image layers over (batch, height, width, channels) arrays.
+
+A convolution is one matrix product: every k x k x C window of the input becomes a row of a
+"columns" matrix (im2col), read through a strided view so that the only copy is the one BLAS
+needs, and the filters are the other operand. Channels last makes that product land directly in
+the output's layout, with no transposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from core.layers import Array, Mode, Params, Shape, he_normal
+
+
+def windows(X: Array, size: int) -> Array:
+    """A read-only view (N, H-size+1, W-size+1, size, size, C) of every size x size window of X."""
+    N, H, W, C = X.shape
+    sN, sH, sW, sC = X.strides
+    shape = (N, H - size + 1, W - size + 1, size, size, C)
+    return as_strided(X, shape=shape, strides=(sN, sH, sW, sH, sW, sC), writeable=False)
+
+
+@dataclass(frozen=True)
+class Conv2D:
+    """`filters` filters of size x size x C, stride 1; padding "same" keeps height and width,
+    "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1)."""
+
+    filters: int
+    size: int
+    padding: str = "same"
+
+    def __post_init__(self) -> None:
+        if self.filters < 1 or self.size < 1:
+            raise ValueError(
+                f"Conv2D: filters and size must be at least 1, got {self.filters} and {self.size}"
+            )
+        if self.padding not in ("same", "valid"):
+            raise ValueError(f"Conv2D: padding must be 'same' or 'valid', got {self.padding!r}")
+        if self.padding == "same" and self.size % 2 == 0:
+            raise ValueError(f"Conv2D: 'same' padding needs an odd size, got {self.size}")
+
+    @property
+    def pad(self) -> int:
+        return self.size // 2 if self.padding == "same" else 0
+
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv2D needs (height, width, channels) inputs, got shape {in_shape}")
+        H, W, C = in_shape
+        shrink = 2 * self.pad - self.size + 1
+        if H + shrink < 1 or W + shrink < 1:
+            raise ValueError(f"Conv2D: a {self.size}x{self.size} filter does not fit a {H}x{W} input")
+        fan_in = self.size * self.size * C
+        params = {
+            "W": he_normal(rng, (self.filters, self.size, self.size, C), fan_in),
+            "b": np.zeros((self.filters, 1), np.float32),
+        }
+        return params, (H + shrink, W + shrink, self.filters)
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+        p = self.pad
+        padded = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0))) if p else X
+        view = windows(padded, self.size)  # (N, Ho, Wo, k, k, C)
+        N, Ho, Wo = view.shape[:3]
+        cols = view.reshape(N * Ho * Wo, -1)  # the one copy: (N·Ho·Wo, k·k·C)
+        W = params["W"].reshape(self.filters, -1)  # (F, k·k·C)
+        Z = cols @ W.T  # (N·Ho·Wo, k·k·C) @ (k·k·C, F)
+        Z += params["b"].T
+        return Z.reshape(N, Ho, Wo, self.filters), (cols, X.shape)
+
+    def backward(self, params: Params, cache: Any, dZ: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        cols, in_shape = cache
+        dZ2 = dZ.reshape(-1, self.filters)  # (N·Ho·Wo, F)
+        grads = {
+            "W": (dZ2.T @ cols).reshape(params["W"].shape),  # (F, N·Ho·Wo) @ (N·Ho·Wo, k·k·C)
+            "b": dZ2.sum(axis=0)[:, np.newaxis],
+        }
+        if not need_dX:
+            return None, grads
+        N, H, W, C = in_shape
+        _, Ho, Wo, _ = dZ.shape
+        k, p = self.size, self.pad
+        dcols = (dZ2 @ params["W"].reshape(self.filters, -1)).reshape(N, Ho, Wo, k, k, C)
+        dX = np.zeros((N, H + 2 * p, W + 2 * p, C), dZ.dtype)
+        for i in range(k):  # col2im: each window position adds its gradient back where it read
+            for j in range(k):
+                dX[:, i : i + Ho, j : j + Wo, :] += dcols[:, :, :, i, j, :]
+        return dX[:, p : p + H, p : p + W, :], grads
+
+
+@dataclass(frozen=True)
+class MaxPool2D:
+    """Largest value of each non-overlapping size x size window; the gradient goes to that value
+    (the first one, if several are equal)."""
+
+    size: int = 2
+
+    def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
+        if len(in_shape) != 3:
+            raise ValueError(f"MaxPool2D needs (height, width, channels) inputs, got shape {in_shape}")
+        H, W, C = in_shape
+        if H % self.size or W % self.size:
+            raise ValueError(f"MaxPool2D: {H}x{W} does not divide into {self.size}x{self.size} windows")
+        return {}, (H // self.size, W // self.size, C)
+
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+        N, H, W, C = X.shape
+        s = self.size
+        # (N, Ho, s, Wo, s, C) -> (N, Ho, Wo, C, s·s): each window's values along the last axis
+        blocks = (
+            X.reshape(N, H // s, s, W // s, s, C)
+            .transpose(0, 1, 3, 5, 2, 4)
+            .reshape(N, H // s, W // s, C, s * s)
+        )
+        where = blocks.argmax(axis=-1)[..., np.newaxis]
+        return np.take_along_axis(blocks, where, axis=-1)[..., 0], (where, X.shape)
+
+    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        where, (N, H, W, C) = cache
+        s = self.size
+        blocks = np.zeros((*dY.shape, s * s), dY.dtype)
+        np.put_along_axis(blocks, where, dY[..., np.newaxis], axis=-1)
+        dX = blocks.reshape(N, H // s, W // s, C, s, s).transpose(0, 1, 4, 2, 5, 3).reshape(N, H, W, C)
+        return dX, {}
