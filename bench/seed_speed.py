@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import plain_seed
 
 from core import model as M
+from core.augment import Augment
 from core.data import scale_pixels, split_dev
-from core.train import full_batch_descent
+from core.optimizers import Optimizer
+from core.train import Schedule, fit
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data/digit-recognizer/train.csv.gz"
 
@@ -34,7 +36,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared/data/digit-recognizer/tra
 def project(X_rows, y, iterations):
     net = M.seed_network()
     params = M.init(net, np.random.default_rng(0))
-    full_batch_descent(net, params, X_rows, y, 0.10, iterations)
+    no_dev = (X_rows[:0], y[:0])
+    schedule = Schedule(epochs=iterations, batch_size=0, alpha=0.10)
+    fit(net, params, (X_rows, y, *no_dev), schedule, Optimizer("gd"), Augment(), np.random.default_rng(0))
     return lambda X: M.predict_proba(net, params, X).argmax(axis=1)
 
 

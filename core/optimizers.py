@@ -1,11 +1,82 @@
-"""Optimizers as update rules over parameter dicts."""
+"""Optimizers as init / update pairs over parameter dicts, and learning-rate schedules.
+
+    state = optimizer.init(params)
+    optimizer.update(params, grads, state, alpha)   # in place
+
+Only parameters that have a gradient are updated (batch norm's running statistics have none).
+Weight decay adds λ·W to the gradient of every weight matrix or filter bank ("W..." keys), not
+to biases or batch-norm scales.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
 from core.layers import Params
 
+OPTIMIZERS = ("gd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine", "exponential")
 
-def gradient_descent(params: Params, grads: Params, alpha: float) -> None:
-    """W := W - α·dW for every parameter, in place."""
-    for key, value in params.items():
-        value -= value.dtype.type(alpha) * grads[key]
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str = "gd"
+    momentum: float = 0.9  # momentum's μ, and Adam's β1
+    beta2: float = 0.999  # Adam
+    eps: float = 1e-8  # Adam
+    weight_decay: float = 0.0  # λ
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay}")
+
+    def init(self, params: Params) -> dict[str, Any]:
+        zeros = {key: np.zeros_like(value) for key, value in params.items()}
+        if self.name == "momentum":
+            return {"velocity": zeros, "t": 0}
+        if self.name == "adam":
+            return {"m": zeros, "v": {key: np.zeros_like(value) for key, value in params.items()}, "t": 0}
+        return {"t": 0}
+
+    def update(self, params: Params, grads: Params, state: dict[str, Any], alpha: float) -> None:
+        state["t"] += 1
+        for key, g in grads.items():
+            W = params[key]
+            if self.weight_decay and key.startswith("W"):
+                g = g + W.dtype.type(self.weight_decay) * W
+            if self.name == "gd":  # W := W - α·dW
+                W -= W.dtype.type(alpha) * g
+            elif self.name == "momentum":  # v := μ·v + dW; W := W - α·v
+                v = state["velocity"][key]
+                v *= W.dtype.type(self.momentum)
+                v += g
+                W -= W.dtype.type(alpha) * v
+            else:  # Adam, bias-corrected (Kingma & Ba 2015)
+                m, s, t = state["m"][key], state["v"][key], state["t"]
+                b1, b2 = self.momentum, self.beta2
+                m *= W.dtype.type(b1)
+                m += W.dtype.type(1 - b1) * g
+                s *= W.dtype.type(b2)
+                s += W.dtype.type(1 - b2) * g * g
+                step = alpha * math.sqrt(1 - b2**t) / (1 - b1**t)  # folds both corrections into α
+                W -= W.dtype.type(step) * m / (np.sqrt(s) + W.dtype.type(self.eps * math.sqrt(1 - b2**t)))
+
+
+def learning_rate(alpha: float, schedule: str, epoch: int, epochs: int, decay: float) -> float:
+    """α for a 0-based epoch: constant; cosine from α down to 0 over the run; or exponential,
+    α·decay^epoch."""
+    if schedule == "constant":
+        return alpha
+    if schedule == "cosine":
+        return alpha * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    if schedule == "exponential":
+        return alpha * decay**epoch
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")

@@ -14,6 +14,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from core.layers import INITS
+from core.model import build
+from core.optimizers import OPTIMIZERS, SCHEDULES
 from stages.common import Failure
 
 PARAMS = Path("params.yaml")
@@ -33,10 +36,23 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class Train:
+    preset: str  # the preset these values came from (conf/preset/*.yaml), for the record
+    layers: list[str]  # the model, one spec per layer (see core/model.py)
+    init: str  # uniform (the seed's U[-0.5, 0.5)) or he
+    optimizer: str  # gd, momentum or adam
     alpha: float  # learning rate α
-    iterations: int  # full-batch gradient-descent steps
-    hidden: int  # ReLU units in the hidden layer
-    seed: int  # initial weights
+    momentum: float  # momentum's μ, Adam's β1
+    weight_decay: float  # L2 penalty λ on weights
+    schedule: str  # constant, cosine or exponential
+    decay: float  # exponential schedule's factor per epoch
+    epochs: int  # passes over the data; with full batches, one gradient step each
+    batch_size: int  # rows per step; 0 = the full batch
+    patience: int  # stop after this many epochs without a better dev accuracy; 0 = never
+    keep_best: bool  # keep the best dev epoch's weights rather than the last
+    shift: float  # augmentation: random shifts of up to this many pixels
+    rotate: float  # augmentation: random rotations of up to this many degrees
+    zoom: float  # augmentation: random scaling within 1 ± zoom
+    seed: int  # initial weights, shuffling, dropout and augmentation
 
 
 S = TypeVar("S", Download, Preprocess, Train)
@@ -94,9 +110,17 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
         "str": isinstance(value, str),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(item, str) for item in value),
     }[kind]
     if not ok:
-        expected = {"str": "a string", "int": "an integer", "float": "a number"}[kind]
+        expected = {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "list[str]": "a list of strings",
+        }[kind]
         raise Failure(f"{path}: '{key}' must be {expected}, found {value!r} ({_kind(value)})")
 
 
@@ -109,12 +133,32 @@ def _check_values(path: Path, config: Any) -> None:
     if isinstance(config, Preprocess) and config.dev_rows < 1:
         raise bad("dev_rows", f"must be at least 1, found {config.dev_rows}")
     if isinstance(config, Train):
-        if not (math.isfinite(config.alpha) and config.alpha > 0):
-            raise bad("alpha", f"must be a finite number above 0, found {config.alpha}")
-        if config.iterations < 1:
-            raise bad("iterations", f"must be at least 1, found {config.iterations}")
-        if config.hidden < 1:
-            raise bad("hidden", f"must be at least 1, found {config.hidden}")
+        _check_train(config, bad)
     for field in dataclasses.fields(config):
         if field.name == "seed" and config.seed < 0:
             raise bad("seed", f"must be 0 or more, found {config.seed}")
+
+
+def _check_train(config: Train, bad: Any) -> None:
+    checks = [
+        ("alpha", math.isfinite(config.alpha) and config.alpha > 0, "a finite number above 0"),
+        ("epochs", config.epochs >= 1, "at least 1"),
+        ("batch_size", config.batch_size >= 0, "0 (full batch) or more"),
+        ("patience", config.patience >= 0, "0 (never stop early) or more"),
+        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
+        ("weight_decay", 0 <= config.weight_decay < math.inf, "0 or more"),
+        ("decay", 0 < config.decay <= 1, "in (0, 1]"),
+        ("shift", 0 <= config.shift < math.inf, "0 or more"),
+        ("rotate", 0 <= config.rotate <= 180, "in [0, 180]"),
+        ("zoom", 0 <= config.zoom < 1, "in [0, 1)"),
+        ("optimizer", config.optimizer in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
+        ("schedule", config.schedule in SCHEDULES, "one of " + ", ".join(SCHEDULES)),
+        ("init", config.init in INITS, "one of " + ", ".join(INITS)),
+    ]
+    for key, ok, expected in checks:
+        if not ok:
+            raise bad(key, f"must be {expected}, found {getattr(config, key)!r}")
+    try:
+        build(config.layers, config.init)
+    except ValueError as error:
+        raise bad("layers", f"does not describe a model: {error}") from None

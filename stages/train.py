@@ -1,17 +1,20 @@
-"""train: the seed network, full-batch gradient descent, reproducible from params.yaml."""
+"""train: build the model params.yaml describes and train it, reproducibly from train.seed."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from core import model as M
+from core.augment import Augment
 from core.data import scale_pixels
 from core.layers import Params
+from core.optimizers import Optimizer
 from core.serialization import load_npz, npz_bytes
-from core.train import Step, full_batch_descent
+from core.train import Epoch, Schedule, fit
 from stages.common import Failure, say, warn, write_bytes, write_text
 from stages.config import Train
 from stages.download import SAMPLE_WARNING
@@ -19,7 +22,7 @@ from stages.preprocess import PROCESSED, load_split
 
 WEIGHTS = Path("data/model/weights.npz")
 HISTORY = Path("data/plots/train_history.csv")
-LOG_EVERY = 10
+LINES = 50  # at most this many progress lines when the output is not a terminal
 
 
 def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, history: Path = HISTORY) -> None:
@@ -28,33 +31,83 @@ def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, his
     assert y is not None and yd is not None
     if data == "offline-sample":
         warn(SAMPLE_WARNING)
-    X, X_dev = scale_pixels(X_u8), scale_pixels(Xd_u8)
-    net = M.seed_network(config.hidden)
-    params = M.init(net, np.random.default_rng(config.seed))
-    rows = ["iteration,train_loss,train_accuracy,dev_accuracy"]
-    shape = f"784-{config.hidden}-10"
-    say(f"training {shape} on {len(y)} rows: {config.iterations} full-batch steps, alpha {config.alpha}")
-    started = time.perf_counter()
-
-    def on_step(step: Step, params: Params) -> None:
-        dev = float(np.mean(M.predict_proba(net, params, X_dev).argmax(axis=1) == yd))
-        rows.append(f"{step.iteration},{step.loss:.6f},{step.accuracy:.6f},{dev:.6f}")
-        if step.iteration % LOG_EVERY == 0 or step.iteration in (1, config.iterations):
-            say(
-                f"iteration {step.iteration:>5}/{config.iterations}  loss {step.loss:.4f}  "
-                f"train accuracy {step.accuracy:.4f}  dev accuracy {dev:.4f}  "
-                f"({time.perf_counter() - started:.1f}s)"
-            )
-
+    rng = np.random.default_rng(config.seed)
+    net = M.build(config.layers, config.init)
+    params = M.init(net, rng)
+    schedule = Schedule(
+        config.epochs,
+        config.batch_size,
+        config.alpha,
+        config.schedule,
+        config.decay,
+        config.patience,
+        config.keep_best,
+    )
+    optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
+    augment = Augment(config.shift, config.rotate, config.zoom)
+    batches = "full batch" if config.batch_size == 0 else f"batches of {config.batch_size}"
+    size = sum(value.size for value in params.values())
+    say(
+        f"training preset '{config.preset}' ({size:,} parameters) on {len(y)} rows: "
+        f"{config.epochs} epochs, {batches}, {config.optimizer}, alpha {config.alpha}"
+    )
+    progress = Progress(config.epochs, len(y), sys.stdout.isatty())
+    data_arrays = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
     try:
-        full_batch_descent(net, params, X, y.astype(np.intp), config.alpha, config.iterations, on_step)
+        kept, epochs = fit(
+            net, params, data_arrays, schedule, optimizer, augment, rng, progress.epoch, progress.batch
+        )
     except FloatingPointError as error:
         raise Failure(
             f"training diverged: {error}; lower train.alpha (now {config.alpha}) in params.yaml"
         ) from None
-    write_bytes(weights, npz_bytes(M.to_arrays(net, params)))
+    except ValueError as error:
+        raise Failure(f"params.yaml: train: {error}") from None
+    write_bytes(weights, npz_bytes(M.to_arrays(net, kept)))
+    rows = ["epoch,train_loss,train_accuracy,dev_loss,dev_accuracy"] + [
+        f"{e.epoch},{e.train_loss:.6f},{e.train_accuracy:.6f},{e.dev_loss:.6f},{e.dev_accuracy:.6f}"
+        for e in epochs
+    ]
     write_text(history, "\n".join(rows) + "\n")
-    say(f"wrote {weights} and {history} after {time.perf_counter() - started:.1f}s")
+    best = max(epochs, key=lambda e: e.dev_accuracy)
+    which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
+    say(f"wrote {weights} ({which}) and {history} after {epochs[-1].seconds:.1f}s")
+
+
+class Progress:
+    """Per-epoch lines; on a terminal, also a bar that moves with the batches."""
+
+    def __init__(self, epochs: int, rows: int, terminal: bool) -> None:
+        self.epochs, self.rows, self.terminal = epochs, rows, terminal
+        self.every = max(1, epochs // LINES)
+        self.started = self.epoch_started = time.perf_counter()
+        self.current = 1
+
+    def batch(self, done: int, total: int) -> None:
+        if not self.terminal:
+            return
+        rate = done / max(time.perf_counter() - self.epoch_started, 1e-9)
+        filled = int(30 * done / total)
+        bar = "#" * filled + "." * (30 - filled)
+        sys.stdout.write(
+            f"\repoch {self.current}/{self.epochs} [{bar}] {done}/{total}  {rate:,.0f} samples/s "
+        )
+        sys.stdout.flush()
+
+    def epoch(self, e: Epoch) -> None:
+        now = time.perf_counter()
+        rate = self.rows / max(now - self.epoch_started, 1e-9)
+        self.epoch_started, self.current = now, e.epoch + 1
+        if e.epoch % self.every and e.epoch not in (1, self.epochs):
+            return
+        if self.terminal:
+            sys.stdout.write("\r\033[K")
+        say(
+            f"epoch {e.epoch:>4}/{self.epochs}  loss {e.train_loss:.4f}  "
+            f"train accuracy {e.train_accuracy:.4f}  dev loss {e.dev_loss:.4f}  "
+            f"dev accuracy {e.dev_accuracy:.4f}  alpha {e.alpha:.3g}  "
+            f"{rate:,.0f} samples/s  ({e.seconds:.1f}s)"
+        )
 
 
 def load_weights(path: Path = WEIGHTS) -> tuple[M.Sequential, Params]:

@@ -16,9 +16,22 @@ preprocess:
   dev_rows: {dev_rows}
   seed: 0
 train:
+  preset: seed
+  layers: [dense 10, relu, dense 10]
+  init: uniform
+  optimizer: gd
   alpha: 0.5
-  iterations: {iterations}
-  hidden: 10
+  momentum: 0.0
+  weight_decay: 0.0
+  schedule: constant
+  decay: 1.0
+  epochs: {iterations}
+  batch_size: 0
+  patience: 0
+  keep_best: false
+  shift: 0.0
+  rotate: 0.0
+  zoom: 0.0
   seed: 0
 """
 

@@ -62,7 +62,7 @@ def test_train_writes_float32_weights_and_history(project):
     digits("preprocess")
     result = digits("train")
     assert result.exit_code == 0, result.output
-    assert "iteration    30/30" in result.output
+    assert "epoch   30/30" in result.output
     weights = load_npz(project / "data/model/weights.npz")
     assert weights.pop("architecture").tolist() == ["dense 10", "relu", "dense 10"]
     assert {k: (v.shape, v.dtype) for k, v in weights.items()} == {
@@ -72,7 +72,7 @@ def test_train_writes_float32_weights_and_history(project):
         "b2": ((10, 1), np.float32),
     }
     history = (project / "data/plots/train_history.csv").read_text().splitlines()
-    assert history[0] == "iteration,train_loss,train_accuracy,dev_accuracy" and len(history) == 31
+    assert history[0] == "epoch,train_loss,train_accuracy,dev_loss,dev_accuracy" and len(history) == 31
 
 
 def test_evaluate_writes_metrics_and_confusion(project):
@@ -198,8 +198,8 @@ def test_kaggle_download_goes_through_the_zip_check(project, tmp_path, monkeypat
         ("alpha", "0", "'train.alpha' must be a finite number above 0, found 0"),
         ("alpha", ".nan", "'train.alpha' must be a finite number above 0, found nan"),
         ("alpha", "fast", "'train.alpha' must be a number, found 'fast' (str)"),
-        ("hidden", "0", "'train.hidden' must be at least 1, found 0"),
-        ("iterations", "true", "'train.iterations' must be an integer, found True (bool)"),
+        ("layers", "[dense 0, dense 10]", "'train.layers' does not describe a model: layer 'dense 0'"),
+        ("epochs", "true", "'train.epochs' must be an integer, found True (bool)"),
     ],
 )
 def test_train_params_are_checked(project, key, value, message):

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 
 from core import model as M
+from core.augment import Augment
 from core.losses import softmax_cross_entropy
-from core.optimizers import gradient_descent
+from core.optimizers import Optimizer
 from core.serialization import npz_bytes
-from core.train import full_batch_descent, loss_and_gradient, pack
+from core.train import Schedule, fit, loss_and_gradient, pack
 
 
 def _data(m=300, seed=0):
@@ -14,6 +15,20 @@ def _data(m=300, seed=0):
     X = rng.random((m, 784), dtype=np.float32) * 0.2
     X[np.arange(m), y * 70] = 1.0  # one bright pixel per class makes it learnable
     return X, y
+
+
+def _fit(net, params, X, y, schedule, optimizer=None, augment=None, dev=None, **kwargs):
+    dev = dev if dev is not None else (X[:50], y[:50])
+    return fit(
+        net,
+        params,
+        (X, y, *dev),
+        schedule,
+        optimizer or Optimizer("gd"),
+        augment or Augment(),
+        np.random.default_rng(0),
+        **kwargs,
+    )
 
 
 def test_packed_chunks_give_the_whole_batch_gradient():
@@ -36,38 +51,71 @@ def test_packed_chunks_give_the_whole_batch_gradient():
         np.testing.assert_allclose(grads_many[key], grads_one[key], rtol=1e-4, atol=1e-7, err_msg=key)
 
 
-def test_one_step_is_w_minus_alpha_dw():
+def test_one_full_batch_step_is_w_minus_alpha_dw():
     X, y = _data(m=50)
     net = M.seed_network()
     params = M.init(net, np.random.default_rng(0))
     before = {k: v.copy() for k, v in params.items()}
     _, grads, _ = loss_and_gradient(net, params, pack(X, y))
-    full_batch_descent(net, params, X, y, alpha=0.1, iterations=1)
+    _fit(net, params, X, y, Schedule(epochs=1, alpha=0.1))
     for key in params:
         np.testing.assert_allclose(params[key], before[key] - 0.1 * grads[key], rtol=1e-6, atol=1e-7)
 
 
-def test_training_lowers_the_loss_and_reports_each_step():
+def test_full_batch_training_lowers_the_loss_and_reports_each_epoch():
     X, y = _data()
     net = M.seed_network()
     params = M.init(net, np.random.default_rng(0))
-    steps = []
-    full_batch_descent(net, params, X, y, 0.5, 60, lambda step, p: steps.append(step))
-    assert [s.iteration for s in steps] == list(range(1, 61))
-    assert steps[-1].loss < 0.5 * steps[0].loss
-    assert steps[-1].accuracy > 0.8
+    kept, history = _fit(net, params, X, y, Schedule(epochs=60, alpha=0.5))
+    assert kept is params and [e.epoch for e in history] == list(range(1, 61))
+    assert history[-1].train_loss < 0.5 * history[0].train_loss
+    assert history[-1].train_accuracy > 0.8 and history[-1].dev_accuracy > 0.8
     assert all(v.dtype == np.float32 for v in params.values())
+
+
+def test_mini_batches_with_every_feature_learn():
+    X, y = _data(m=400)
+    net = M.build(["conv 4 3", "relu", "batchnorm", "maxpool 2", "flatten", "dropout 0.1", "dense 10"])
+    params = M.init(net, np.random.default_rng(0))
+    schedule = Schedule(epochs=4, batch_size=32, alpha=0.01, schedule="cosine", keep_best=True)
+    kept, history = _fit(
+        net, params, X, y, schedule, Optimizer("adam", weight_decay=1e-4), Augment(1, 5, 0.05)
+    )
+    assert history[-1].dev_accuracy > 0.5  # chance is 0.1
+    assert [round(e.alpha, 6) for e in history] == [0.01, 0.008536, 0.005, 0.001464]
+    assert all(v.dtype == np.float32 for v in kept.values())
+
+
+def test_keep_best_returns_the_best_dev_epoch_and_patience_stops_early():
+    X, y = _data()
+    net = M.seed_network()
+    params = M.init(net, np.random.default_rng(0))
+    snapshots = []
+    kept, history = _fit(
+        net,
+        params,
+        X,
+        y,
+        Schedule(epochs=200, alpha=3.0, patience=5, keep_best=True),
+        on_epoch=lambda e: snapshots.append({k: v.copy() for k, v in params.items()}),
+    )
+    best = max(range(len(history)), key=lambda i: (history[i].dev_accuracy, -i))
+    assert len(history) == best + 1 + 5  # five epochs without a better dev accuracy, then stop
+    assert all(np.array_equal(kept[k], snapshots[best][k]) for k in kept)
 
 
 def test_two_trainings_give_byte_identical_weights():
     X, y = _data()
 
-    def train():
-        net = M.seed_network()
+    def train(batch_size):
+        net = M.build(["dense 16", "relu", "dropout 0.2", "dense 10"])
         params = M.init(net, np.random.default_rng(42))
-        return npz_bytes(full_batch_descent(net, params, X, y, 0.1, 20))
+        schedule = Schedule(epochs=3, batch_size=batch_size, alpha=0.01)
+        kept, _ = _fit(net, params, X, y, schedule, Optimizer("adam"), Augment(2, 10, 0.1))
+        return npz_bytes(kept)
 
-    assert train() == train()
+    assert train(64) == train(64)
+    assert train(64) != train(32)
 
 
 def test_divergence_stops_training():
@@ -75,18 +123,25 @@ def test_divergence_stops_training():
     net = M.seed_network()
     params = M.init(net, np.random.default_rng(0))
     with pytest.raises(FloatingPointError, match="at iteration"), np.errstate(all="ignore"):
-        full_batch_descent(net, params, X * 1e3, y, 1e6, 50)
+        _fit(net, params, X * 1e3, y, Schedule(epochs=50, alpha=1e6))
+
+
+@pytest.mark.parametrize(
+    ("spec", "schedule", "augment", "message"),
+    [
+        (["conv 2 3", "flatten", "dense 10"], Schedule(epochs=1), Augment(), "dense and relu layers only"),
+        (["dense 10"], Schedule(epochs=1), Augment(shift=2), "augmentation needs mini-batches"),
+    ],
+)
+def test_full_batch_limits_are_explained(spec, schedule, augment, message):
+    X, y = _data(m=20)
+    net = M.build(spec)
+    with pytest.raises(ValueError, match=message):
+        _fit(net, M.init(net, np.random.default_rng(0)), X, y, schedule, augment=augment)
 
 
 def test_training_rejects_float64_inputs():
     X, y = _data(m=10)
     net = M.seed_network()
     with pytest.raises(TypeError, match="X must be float32, got float64"):
-        full_batch_descent(net, M.init(net, np.random.default_rng(0)), X.astype(np.float64), y, 0.1, 1)
-
-
-def test_gradient_descent_updates_in_place():
-    params = {"W": np.array([[1.0, 2.0]], np.float32)}
-    gradient_descent(params, {"W": np.array([[10.0, -10.0]], np.float32)}, alpha=0.1)
-    np.testing.assert_array_equal(params["W"], np.array([[0.0, 3.0]], np.float32))
-    assert params["W"].dtype == np.float32
+        _fit(net, M.init(net, np.random.default_rng(0)), X.astype(np.float64), y, Schedule(epochs=1))

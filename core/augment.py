@@ -1,0 +1,66 @@
+"""Data augmentation: each digit moved, turned and resized a little at random.
+
+One affine map per image, sampled bilinearly, the whole batch at once. Digits stay digits under
+shifts of a few pixels, rotations of some degrees and small zooms, and the network learns not to
+care about them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.layers import Array
+
+SIDE = 28
+
+
+@dataclass(frozen=True)
+class Augment:
+    shift: float = 0.0  # up to this many pixels, each axis
+    rotate: float = 0.0  # up to this many degrees, either way
+    zoom: float = 0.0  # scale by a factor within 1 ± zoom
+
+    def __post_init__(self) -> None:
+        if self.shift < 0 or self.rotate < 0 or not 0 <= self.zoom < 1:
+            raise ValueError(f"augmentation needs shift ≥ 0, rotate ≥ 0 and 0 ≤ zoom < 1, got {self}")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.shift or self.rotate or self.zoom)
+
+    def __call__(self, X: Array, rng: np.random.Generator) -> Array:
+        """Rows X (m, 784) of 28 x 28 images, transformed; float32 in, float32 out."""
+        m = len(X)
+        angle = np.deg2rad(rng.uniform(-self.rotate, self.rotate, m))
+        scale = rng.uniform(1 - self.zoom, 1 + self.zoom, m)
+        shift = rng.uniform(-self.shift, self.shift, (m, 2))
+        return warp(X.reshape(m, SIDE, SIDE), angle, scale, shift).reshape(m, SIDE * SIDE)
+
+
+def warp(images: Array, angle: Array, scale: Array, shift: Array) -> Array:
+    """Rotate by angle and scale about the centre, then shift by (rows, cols); zero outside."""
+    m = len(images)
+    centre = (SIDE - 1) / 2
+    rows, cols = np.mgrid[0:SIDE, 0:SIDE].reshape(2, 1, -1) - centre  # (2, 1, 784): output grid
+    # inverse map: where in the source image each output pixel comes from
+    cos, sin = (np.cos(angle) / scale)[:, None], (np.sin(angle) / scale)[:, None]
+    r = rows - shift[:, :1]
+    c = cols - shift[:, 1:]
+    # (m, 784) each; clipped into the zero border, so far-away points read zeros only
+    source_r = np.clip(cos * r + sin * c + centre, -1, SIDE)
+    source_c = np.clip(-sin * r + cos * c + centre, -1, SIDE)
+    r0, c0 = np.floor(source_r).astype(np.intp), np.floor(source_c).astype(np.intp)
+    fr, fc = (source_r - r0).astype(np.float32), (source_c - c0).astype(np.float32)
+    padded = np.pad(images, ((0, 0), (1, 2), (1, 2))).reshape(m, -1)  # rows -1..29, columns likewise
+    width = SIDE + 3
+    base = (r0 + 1) * width + (c0 + 1)  # (m, 784) indices into the padded rows
+
+    def at(offset: int) -> Array:
+        return np.take_along_axis(padded, base + offset, axis=1)
+
+    top = at(0) * (1 - fc) + at(1) * fc
+    bottom = at(width) * (1 - fc) + at(width + 1) * fc
+    out: Array = (top * (1 - fr) + bottom * fr).astype(np.float32, copy=False)
+    return out.reshape(m, SIDE, SIDE)

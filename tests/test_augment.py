@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from core.augment import Augment, warp
+
+
+def _digit():
+    image = np.zeros((28, 28), np.float32)
+    image[8:20, 12:15] = 1.0  # a vertical bar, like a 1
+    return image
+
+
+def test_no_change_is_the_identity():
+    image = _digit()[None]
+    out = warp(image, np.zeros(1), np.ones(1), np.zeros((1, 2)))
+    np.testing.assert_allclose(out, image, atol=1e-6)
+
+
+def test_a_shift_moves_the_ink():
+    out = warp(_digit()[None], np.zeros(1), np.ones(1), np.array([[2.0, -3.0]]))[0]
+    np.testing.assert_allclose(out[10:22, 9:12], 1.0, atol=1e-6)
+    assert out.sum() == pytest.approx(_digit().sum())
+
+
+def test_a_quarter_turn_lays_the_bar_down():
+    out = warp(_digit()[None], np.array([np.pi / 2]), np.ones(1), np.zeros((1, 2)))[0]
+    rows, cols = np.nonzero(out > 0.5)
+    assert np.ptp(cols) > np.ptp(rows)  # wider than tall now
+
+
+def test_ink_that_leaves_the_image_is_gone_not_smeared():
+    out = warp(_digit()[None], np.zeros(1), np.ones(1), np.array([[0.0, 40.0]]))[0]
+    assert not out.any()
+
+
+def test_random_augmentation_is_reproducible_and_keeps_float32():
+    X = np.stack([_digit().ravel()] * 5)
+    a = Augment(2, 10, 0.1)(X, np.random.default_rng(3))
+    b = Augment(2, 10, 0.1)(X, np.random.default_rng(3))
+    assert a.dtype == np.float32 and a.shape == X.shape
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])  # each image gets its own transform
+    assert a.min() >= 0 and a.max() <= 1 + 1e-6
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="zoom < 1"):
+        Augment(zoom=1.5)

@@ -1,0 +1,72 @@
+import math
+
+import numpy as np
+import pytest
+
+from core.optimizers import Optimizer, learning_rate
+
+
+def _step(name, steps=1, **options):
+    params = {"W1": np.array([[1.0, -2.0]], np.float32), "b1": np.array([[0.5]], np.float32)}
+    grads = {"W1": np.array([[0.1, 0.2]], np.float32), "b1": np.array([[-1.0]], np.float32)}
+    optimizer = Optimizer(name, **options)
+    state = optimizer.init(params)
+    for _ in range(steps):
+        optimizer.update(params, grads, state, alpha=0.5)
+    return params
+
+
+def test_gradient_descent_by_hand():
+    p = _step("gd")
+    np.testing.assert_allclose(p["W1"], [[1 - 0.05, -2 - 0.1]])
+    np.testing.assert_allclose(p["b1"], [[0.5 + 0.5]])
+
+
+def test_momentum_by_hand():
+    # v1 = g, v2 = 0.9·g + g = 1.9·g; W = W0 - 0.5·(1 + 1.9)·g
+    p = _step("momentum", steps=2, momentum=0.9)
+    np.testing.assert_allclose(p["W1"], [[1 - 0.5 * 2.9 * 0.1, -2 - 0.5 * 2.9 * 0.2]], rtol=1e-6)
+
+
+def test_adam_by_hand():
+    # bias-corrected first step: m̂ = g, v̂ = g², so the step is α·g/(|g| + ε) ≈ α·sign(g)
+    p = _step("adam")
+    np.testing.assert_allclose(p["W1"], [[0.5, -2.5]], rtol=1e-6)
+    np.testing.assert_allclose(p["b1"], [[1.0]], rtol=1e-6)
+    # second step, by the textbook formula
+    g = np.array([0.1, 0.2])
+    m = 0.1 * g * (1 + 0.9)
+    v = 0.001 * g**2 * (1 + 0.999)
+    step = 0.5 * (m / (1 - 0.9**2)) / (np.sqrt(v / (1 - 0.999**2)) + 1e-8)
+    second = _step("adam")["W1"][0] - _step("adam", steps=2)["W1"][0]
+    np.testing.assert_allclose(second, step, rtol=1e-5)
+
+
+def test_weight_decay_applies_to_weights_only():
+    p = _step("gd", weight_decay=0.1)
+    np.testing.assert_allclose(p["W1"], [[1 - 0.5 * (0.1 + 0.1), -2 - 0.5 * (0.2 - 0.2)]], rtol=1e-6)
+    np.testing.assert_allclose(p["b1"], [[1.0]])
+
+
+def test_parameters_without_gradients_are_left_alone():
+    params = {"W1": np.ones((1, 1), np.float32), "mean1": np.ones(1, np.float32)}
+    optimizer = Optimizer("adam")
+    optimizer.update(params, {"W1": np.ones((1, 1), np.float32)}, optimizer.init(params), 0.1)
+    assert params["mean1"][0] == 1
+
+
+def test_schedules():
+    assert learning_rate(0.1, "constant", 7, 10, 1.0) == 0.1
+    assert learning_rate(0.1, "cosine", 0, 10, 1.0) == pytest.approx(0.1)
+    assert learning_rate(0.1, "cosine", 5, 10, 1.0) == pytest.approx(0.05)
+    assert learning_rate(0.1, "exponential", 2, 10, 0.5) == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        learning_rate(0.1, "linear", 0, 1, 1.0)
+
+
+def test_bad_optimizers_are_refused():
+    with pytest.raises(ValueError, match="optimizer must be one of gd, momentum, adam, got 'rmsprop'"):
+        Optimizer("rmsprop")
+    with pytest.raises(ValueError, match="momentum must be in"):
+        Optimizer("momentum", momentum=1.0)
+    assert math.isclose(Optimizer().momentum, 0.9)
