@@ -109,21 +109,26 @@ class MaxPool2D:
         return {}, (H // self.size, W // self.size, C)
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
-        N, H, W, C = X.shape
         s = self.size
-        # (N, Ho, s, Wo, s, C) -> (N, Ho, Wo, C, s·s): each window's values along the last axis
-        blocks = (
-            X.reshape(N, H // s, s, W // s, s, C)
-            .transpose(0, 1, 3, 5, 2, 4)
-            .reshape(N, H // s, W // s, C, s * s)
-        )
-        where = blocks.argmax(axis=-1)[..., np.newaxis]
-        return np.take_along_axis(blocks, where, axis=-1)[..., 0], (where, X.shape)
+        # the s·s strided views X[:, i::s, j::s, :] hold each window's values: the max is
+        # s·s - 1 elementwise maximums, no copies of the windows
+        Y = X[:, ::s, ::s, :].copy()
+        for i in range(s):
+            for j in range(s):
+                if i or j:
+                    np.maximum(Y, X[:, i::s, j::s, :], out=Y)
+        return Y, (X, Y)
 
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
-        where, (N, H, W, C) = cache
+        X, Y = cache
         s = self.size
-        blocks = np.zeros((*dY.shape, s * s), dY.dtype)
-        np.put_along_axis(blocks, where, dY[..., np.newaxis], axis=-1)
-        dX = blocks.reshape(N, H // s, W // s, C, s, s).transpose(0, 1, 4, 2, 5, 3).reshape(N, H, W, C)
+        dX = np.zeros_like(X)
+        unclaimed = np.ones(Y.shape, bool)  # windows whose maximum has not had its gradient yet
+        first = np.empty(Y.shape, bool)
+        for i in range(s):
+            for j in range(s):
+                np.equal(X[:, i::s, j::s, :], Y, out=first)
+                first &= unclaimed
+                np.copyto(dX[:, i::s, j::s, :], dY, where=first)
+                unclaimed ^= first  # first is within unclaimed: this removes it
         return dX, {}

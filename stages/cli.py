@@ -79,6 +79,7 @@ def train(
 @app.command()
 @fail_cleanly
 def evaluate(
+    params: ParamsFile = C.PARAMS,
     processed: Processed = preprocess_stage.PROCESSED,
     weights: Weights = train_stage.WEIGHTS,
     metrics: Annotated[
@@ -92,7 +93,7 @@ def evaluate(
 
     On the offline sample, also on its held-back test labels.
     """
-    evaluate_stage.run(processed, weights, metrics, confusion)
+    evaluate_stage.run(C.load(C.Train, params).full_data, processed, weights, metrics, confusion)
 
 
 @app.command()

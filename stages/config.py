@@ -52,6 +52,7 @@ class Train:
     shift: float  # augmentation: random shifts of up to this many pixels
     rotate: float  # augmentation: random rotations of up to this many degrees
     zoom: float  # augmentation: random scaling within 1 ± zoom
+    full_data: bool  # also train on the dev rows, for a final submission: no honest dev score
     seed: int  # initial weights, shuffling, dropout and augmentation
 
 
@@ -158,6 +159,12 @@ def _check_train(config: Train, bad: Any) -> None:
     for key, ok, expected in checks:
         if not ok:
             raise bad(key, f"must be {expected}, found {getattr(config, key)!r}")
+    if config.full_data and (config.keep_best or config.patience):
+        raise bad(
+            "full_data",
+            "trains on the dev rows too, so 'train.keep_best' and 'train.patience', which choose "
+            "epochs by dev accuracy, must be false and 0",
+        )
     try:
         build(config.layers, config.init)
     except ValueError as error:

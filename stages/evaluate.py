@@ -20,14 +20,19 @@ CONFUSION = Path("data/plots/confusion.csv")
 
 
 def run(
-    processed: Path = PROCESSED, weights: Path = WEIGHTS, metrics: Path = METRICS, confusion: Path = CONFUSION
+    full_data: bool = False,
+    processed: Path = PROCESSED,
+    weights: Path = WEIGHTS,
+    metrics: Path = METRICS,
+    confusion: Path = CONFUSION,
 ) -> None:
+    """Score the weights; with full_data (the dev rows were trained on) there is no dev score."""
     net, params = load_weights(weights)
     scores: dict[str, float | str] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     data = "custom"
-    for split in ("train", "dev", "test"):
+    for split in ("train", "test") if full_data else ("train", "dev", "test"):
         pixels, labels, data = load_split(processed, split)
         if labels is None:
             continue
@@ -42,5 +47,7 @@ def run(
     rows = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
     write_text(confusion, "actual,predicted\n" + "\n".join(rows) + "\n")
     say("  ".join(f"{key} {value}" for key, value in scores.items()))
+    if full_data:
+        warn("train.full_data: the dev rows were trained on, so there is no dev score")
     if data == "offline-sample":
         warn(SAMPLE_WARNING)

@@ -31,6 +31,9 @@ def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, his
     assert y is not None and yd is not None
     if data == "offline-sample":
         warn(SAMPLE_WARNING)
+    if config.full_data:
+        warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
+        X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
     rng = np.random.default_rng(config.seed)
     net = M.build(config.layers, config.init)
     params = M.init(net, rng)

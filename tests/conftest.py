@@ -32,6 +32,7 @@ train:
   shift: 0.0
   rotate: 0.0
   zoom: 0.0
+  full_data: false
   seed: 0
 """
 

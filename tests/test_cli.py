@@ -229,3 +229,15 @@ def test_missing_weights_say_what_to_run(project):
     result = digits("evaluate")
     assert result.exit_code == 1
     assert "data/model/weights.npz: no such file: run 'digits train'" in result.output
+
+
+def test_full_data_trains_on_the_dev_rows_too_and_claims_no_dev_score(project):
+    text = (project / "params.yaml").read_text().replace("full_data: false", "full_data: true")
+    (project / "params.yaml").write_text(text)
+    for stage in ("download", "preprocess", "train", "evaluate"):
+        result = digits(stage)
+        assert result.exit_code == 0, (stage, result.output)
+        if stage == "train":
+            assert "on 120 rows" in result.output and "not a holdout" in result.output
+    metrics = json.loads((project / "data/metrics.json").read_text())
+    assert "train_accuracy" in metrics and not any(key.startswith("dev_") for key in metrics)

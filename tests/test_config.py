@@ -78,8 +78,14 @@ def test_the_repository_params_are_the_seed_network():
             "the last layer must give 10 outputs",
         ),
         (
-            GOOD.replace("zoom: 0.0\n  seed: 0", "zoom: 0.0\n  seed: -3"),
+            GOOD.replace("full_data: false\n  seed: 0", "full_data: false\n  seed: -3"),
             "'train.seed' must be 0 or more, found -3",
+        ),
+        (
+            GOOD.replace("full_data: false", "full_data: true").replace(
+                "keep_best: false", "keep_best: true"
+            ),
+            "'train.full_data' trains on the dev rows too, so 'train.keep_best' and 'train.patience'",
         ),
         ("train: [1, 2]\n", "'train' must be a mapping of its keys, found list"),
         ("train:\n  alpha: [\n", "line 3: not valid YAML"),

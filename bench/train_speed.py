@@ -1,0 +1,152 @@
+"""Training throughput of the mlp and cnn presets: this project against PyTorch CPU.
+
+Both train the preset's layers on the same mini-batches of real digits (random pixels if
+../shared is absent) with Adam, float32, the same batch size and the same number of threads, for
+a fixed number of steps: forward, loss, backward, update. Augmentation is left out of both (it is
+input preparation, not the model). Repeats alternate between the two; medians are printed.
+
+    python bench/train_speed.py [--presets mlp cnn] [--steps 60] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import model as M  # noqa: E402
+from core.layers import Mode  # noqa: E402
+from core.losses import softmax_cross_entropy  # noqa: E402
+from core.optimizers import Optimizer  # noqa: E402
+
+SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
+
+
+def preset(name: str) -> dict:
+    return yaml.safe_load((ROOT / f"conf/preset/{name}.yaml").read_text())["train"]
+
+
+def data(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    if SHARED.exists():
+        import pandas as pd
+
+        table = pd.read_csv(SHARED, dtype=np.uint8, nrows=rows).to_numpy()
+        return (table[:, 1:] / np.float32(255)).astype(np.float32), table[:, 0].astype(np.intp)
+    rng = np.random.default_rng(0)
+    return rng.random((rows, 784), dtype=np.float32), rng.integers(0, 10, rows)
+
+
+def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
+    rng = np.random.default_rng(0)
+    net = M.build(config["layers"], config["init"])
+    params = M.init(net, rng)
+    optimizer = Optimizer("adam")
+    state = optimizer.init(params)
+    mode = Mode(train=True, rng=rng)
+    batch = config["batch_size"]
+    started = time.perf_counter()
+    for step in range(steps):
+        rows = slice(step * batch % len(X), step * batch % len(X) + batch)
+        Z, caches = M.forward(net, params, X[rows], mode)
+        _, dZ = softmax_cross_entropy(Z, y[rows])
+        optimizer.update(params, M.backward(net, params, caches, dZ), state, config["alpha"])
+    return steps * batch / (time.perf_counter() - started)
+
+
+def torch_model(spec: list[str]):  # type: ignore[no-untyped-def]
+    import torch.nn as nn
+
+    layers, channels, image = [], 1, spec[0].startswith("conv")
+    features = 784
+    for text in spec:
+        kind, *args = text.split()
+        if kind == "conv":
+            filters, size = int(args[0]), int(args[1])
+            padding = 0 if args[2:] == ["valid"] else size // 2
+            layers.append(nn.Conv2d(channels, filters, size, padding=padding))
+            channels = filters
+        elif kind == "maxpool":
+            layers.append(nn.MaxPool2d(int(args[0])))
+        elif kind == "relu":
+            layers.append(nn.ReLU())
+        elif kind == "batchnorm":
+            layers.append(nn.BatchNorm2d(channels) if image else nn.BatchNorm1d(features))
+        elif kind == "dropout":
+            layers.append(nn.Dropout(float(args[0])))
+        elif kind == "flatten":
+            layers.append(nn.Flatten())
+            image = False
+        elif kind == "dense":
+            layers.append(nn.LazyLinear(int(args[0])))
+            features = int(args[0])
+    return nn.Sequential(*layers)
+
+
+def pytorch(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
+    import torch
+
+    torch.manual_seed(0)
+    image = config["layers"][0].startswith("conv")
+    inputs = torch.from_numpy(X.reshape(-1, 1, 28, 28) if image else X)
+    targets = torch.from_numpy(y.astype(np.int64))
+    net = torch_model(config["layers"])
+    net(inputs[:2])  # materialise the lazy layers
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["alpha"])
+    batch = config["batch_size"]
+    net.train()
+    started = time.perf_counter()
+    for step in range(steps):
+        rows = slice(step * batch % len(X), step * batch % len(X) + batch)
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(inputs[rows]), targets[rows]).backward()
+        optimizer.step()
+    return steps * batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--presets", nargs="+", default=["mlp", "cnn"])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        sys.exit("PyTorch is not installed: pip install -e '.[bench]' (torch==2.13.0, CPU)")
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    source = "competition" if SHARED.exists() else "random"
+    print(
+        f"numpy {np.__version__}, torch {torch.__version__}, {threads} threads, {args.steps} steps, "
+        f"{args.repeats} repeats, data: {source}"
+    )
+    for name in args.presets:
+        config = preset(name)
+        X, y = data(config["batch_size"] * min(args.steps, 50))
+        ours(config, X, y, 3)  # warm up both
+        pytorch(config, X, y, 3)
+        rates: dict[str, list[float]] = {"project": [], "pytorch": []}
+        for _ in range(args.repeats):
+            rates["project"].append(ours(config, X, y, args.steps))
+            rates["pytorch"].append(pytorch(config, X, y, args.steps))
+        project, torch_rate = (statistics.median(rates[k]) for k in ("project", "pytorch"))
+        print(
+            f"{name}: project {project:,.0f} samples/s, PyTorch {torch_rate:,.0f} samples/s, "
+            f"ratio {project / torch_rate:.2f}  (runs: {[round(r) for r in rates['project']]} vs "
+            f"{[round(r) for r in rates['pytorch']]})"
+        )
+
+
+if __name__ == "__main__":
+    main()
