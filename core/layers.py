@@ -176,26 +176,38 @@ class BatchNorm:
         axes = tuple(range(X.ndim - 1))  # every axis but the features'
         if mode.train:
             mean = X.mean(axis=axes)
-            var = X.var(axis=axes)
+            X_hat = X - mean
+            var = np.square(X_hat).mean(axis=axes)
             m = params["mean"].dtype.type(self.momentum)
             params["mean"] *= m
             params["mean"] += (1 - m) * mean
             params["var"] *= m
             params["var"] += (1 - m) * var
         else:
-            mean, var = params["mean"], params["var"]
+            X_hat, var = X - params["mean"], params["var"]
         inv_std = 1 / np.sqrt(var + X.dtype.type(self.eps))
-        X_hat = (X - mean) * inv_std
-        return X_hat * params["gamma"] + params["beta"], (X_hat, inv_std, axes, mode.train)
+        X_hat *= inv_std
+        Y = X_hat * params["gamma"]
+        Y += params["beta"]
+        return Y, (X_hat, inv_std, axes, mode.train)
 
-    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+    def backward(
+        self, params: Params, cache: Any, dY: Array, need_dX: bool
+    ) -> tuple[Array | None, Params]:
         X_hat, inv_std, axes, trained = cache
-        grads = {"gamma": (dY * X_hat).sum(axis=axes), "beta": dY.sum(axis=axes)}
+        dgamma = (dY * X_hat).sum(axis=axes)
+        dbeta = dY.sum(axis=axes)
+        grads = {"gamma": dgamma, "beta": dbeta}
         if not need_dX:
             return None, grads
-        dX_hat = dY * params["gamma"]
-        if not trained:  # statistics were constants
-            return dX_hat * inv_std, grads
-        # the batch's mean and variance depend on every X: the standard three-term formula
-        dX = (dX_hat - dX_hat.mean(axis=axes) - X_hat * (dX_hat * X_hat).mean(axis=axes)) * inv_std
+        scale = params["gamma"] * inv_std
+        if not trained:  # the statistics were constants
+            return dY * scale, grads
+        # The batch's mean and variance depend on every X. With n rows per feature,
+        # dX = γ/σ · (dY - Σdβ/n - X̂·Σdγ/n): the usual three-term formula, its means written as
+        # the parameter gradients just computed.
+        n = dY.dtype.type(dY.size // dY.shape[-1])
+        dX = dY - dbeta / n
+        dX -= X_hat * (dgamma / n)
+        dX *= scale
         return dX, grads
