@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import write_competition_csvs, write_params
 
@@ -16,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run(cwd, *args):
+def run(cwd, *args, stdout_only=False):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+    return result.stdout if stdout_only else result.stdout + result.stderr
 
 
 def ran(output):
@@ -33,7 +34,7 @@ def repo(tmp_path):
     repo.mkdir()
     for name in ("dvc.yaml", "pyproject.toml"):
         shutil.copy(ROOT / name, repo / name)
-    for folder in ("core", "stages"):
+    for folder in ("core", "stages", "conf"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(repo, str(write_competition_csvs(tmp_path / "csvs")), iterations=20)
     run(repo, "git", "init", "-q")
@@ -65,3 +66,31 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
     write_params(repo, str(other), iterations=20)
     assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train", "evaluate", "submit"]
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
+
+
+def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
+    source = write_competition_csvs(tmp_path / "csvs", n_train=200)
+    run(repo, "dvc", "config", "hydra.enabled", "true")
+    config = repo / "conf/config.yaml"
+    config.write_text(config.read_text().replace("source: sample", f"source: {source}"))
+    env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    run(repo, "git", *env, "add", "-A")
+    run(repo, "git", *env, "commit", "-qm", "start")
+    overrides = [
+        "-S",
+        "preset=mlp",
+        "-S",
+        "preprocess.dev_rows=40",
+        "-S",
+        "train.epochs=2",
+        "-S",
+        "train.alpha=0.002",
+    ]
+    run(repo, "dvc", "exp", "run", *overrides)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert params["train"]["preset"] == "mlp" and params["train"]["alpha"] == 0.002
+    assert params["train"]["optimizer"] == "adam" and params["download"]["source"] == str(source)
+    metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert 0 <= metrics["dev_accuracy"] <= 1
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
+    assert "mlp" in json.dumps(shown)
