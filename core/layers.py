@@ -191,9 +191,7 @@ class BatchNorm:
         Y += params["beta"]
         return Y, (X_hat, inv_std, axes, mode.train)
 
-    def backward(
-        self, params: Params, cache: Any, dY: Array, need_dX: bool
-    ) -> tuple[Array | None, Params]:
+    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
         X_hat, inv_std, axes, trained = cache
         dgamma = (dY * X_hat).sum(axis=axes)
         dbeta = dY.sum(axis=axes)

@@ -145,3 +145,14 @@ def test_training_rejects_float64_inputs():
     net = M.seed_network()
     with pytest.raises(TypeError, match="X must be float32, got float64"):
         _fit(net, M.init(net, np.random.default_rng(0)), X.astype(np.float64), y, Schedule(epochs=1))
+
+
+def test_mini_batch_divergence_names_the_epoch_or_batch():
+    X, y = _data()
+    net = M.build(["dense 32", "relu", "dense 10"])
+    params = M.init(net, np.random.default_rng(0))
+    with (
+        pytest.raises(FloatingPointError, match=r"at epoch \d+|in the batch at row"),
+        np.errstate(all="ignore"),
+    ):
+        _fit(net, params, X * 1e3, y, Schedule(epochs=20, batch_size=50, alpha=1e4), Optimizer("gd"))
