@@ -108,7 +108,7 @@ def test_two_trainings_give_byte_identical_weights():
     X, y = _data()
 
     def train(batch_size):
-        net = M.build(["dense 16", "relu", "dropout 0.2", "dense 10"])
+        net = M.build(["conv 4 3", "maxpool 2", "relu", "batchnorm", "flatten", "dropout 0.2", "dense 10"])
         params = M.init(net, np.random.default_rng(42))
         schedule = Schedule(epochs=3, batch_size=batch_size, alpha=0.01)
         kept, _ = _fit(net, params, X, y, schedule, Optimizer("adam"), Augment(2, 10, 0.1))
