@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from core import parallel
 from core.layers import Array, Mode, Params, Shape, he_normal
 
 
@@ -115,25 +116,37 @@ class MaxPool2D:
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
         s = self.size
-        # the s·s strided views X[:, i::s, j::s, :] hold each window's values: the max is
+        N, H, W, C = X.shape
+        Y = np.empty((N, H // s, W // s, C), X.dtype)
+
+        # the s·s strided views x[:, i::s, j::s, :] hold each window's values: the max is
         # s·s - 1 elementwise maximums, no copies of the windows
-        Y = X[:, ::s, ::s, :].copy()
-        for i in range(s):
-            for j in range(s):
-                if i or j:
-                    np.maximum(Y, X[:, i::s, j::s, :], out=Y)
+        def pool(rows: slice) -> None:
+            x, y = X[rows], Y[rows]
+            np.copyto(y, x[:, ::s, ::s, :])
+            for i in range(s):
+                for j in range(s):
+                    if i or j:
+                        np.maximum(y, x[:, i::s, j::s, :], out=y)
+
+        parallel.by_rows(pool, N, X.nbytes)
         return Y, (X, Y)
 
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
         X, Y = cache
         s = self.size
-        dX = np.zeros_like(X)
-        unclaimed = np.ones(Y.shape, bool)  # windows whose maximum has not had its gradient yet
-        first = np.empty(Y.shape, bool)
-        for i in range(s):
-            for j in range(s):
-                np.equal(X[:, i::s, j::s, :], Y, out=first)
-                first &= unclaimed
-                np.multiply(dY, first, out=dX[:, i::s, j::s, :])  # 3x faster than copyto(where=)
-                unclaimed ^= first  # first is within unclaimed: this removes it
+        dX = np.empty_like(X)  # the s·s views below cover all of it
+
+        def route(rows: slice) -> None:
+            x, y, dy, dx = X[rows], Y[rows], dY[rows], dX[rows]
+            unclaimed = np.ones(y.shape, bool)  # windows whose maximum has no gradient yet
+            first = np.empty(y.shape, bool)
+            for i in range(s):
+                for j in range(s):
+                    np.equal(x[:, i::s, j::s, :], y, out=first)
+                    first &= unclaimed
+                    np.multiply(dy, first, out=dx[:, i::s, j::s, :])  # 3x faster than copyto(where=)
+                    unclaimed ^= first  # first is within unclaimed: this removes it
+
+        parallel.by_rows(route, len(X), X.nbytes)
         return dX, {}

@@ -173,39 +173,48 @@ class BatchNorm:
         return {"gamma": ones, "beta": zeros.copy(), "mean": zeros.copy(), "var": ones.copy()}, in_shape
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
-        axes = tuple(range(X.ndim - 1))  # every axis but the features'
+        X2 = X.reshape(-1, X.shape[-1])  # (rows, features): every axis but the features' is a row
         if mode.train:
-            mean = X.mean(axis=axes)
-            X_hat = X - mean
-            var = np.square(X_hat).mean(axis=axes)
+            n = X2.dtype.type(len(X2))
+            mean: Array = column_sums(X2) / n
+            X_hat = X2 - mean
+            var = column_sums(np.square(X_hat)) / n
             m = params["mean"].dtype.type(self.momentum)
             params["mean"] *= m
             params["mean"] += (1 - m) * mean
             params["var"] *= m
             params["var"] += (1 - m) * var
         else:
-            X_hat, var = X - params["mean"], params["var"]
+            X_hat, var = X2 - params["mean"], params["var"]
         inv_std = 1 / np.sqrt(var + X.dtype.type(self.eps))
         X_hat *= inv_std
         Y = X_hat * params["gamma"]
         Y += params["beta"]
-        return Y, (X_hat, inv_std, axes, mode.train)
+        return Y.reshape(X.shape), (X_hat, inv_std, mode.train)
 
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
-        X_hat, inv_std, axes, trained = cache
-        dgamma = (dY * X_hat).sum(axis=axes)
-        dbeta = dY.sum(axis=axes)
+        X_hat, inv_std, trained = cache
+        dY2 = dY.reshape(X_hat.shape)
+        dgamma = column_sums(dY2 * X_hat)
+        dbeta = column_sums(dY2)
         grads = {"gamma": dgamma, "beta": dbeta}
         if not need_dX:
             return None, grads
         scale = params["gamma"] * inv_std
         if not trained:  # the statistics were constants
-            return dY * scale, grads
+            return (dY2 * scale).reshape(dY.shape), grads
         # The batch's mean and variance depend on every X. With n rows per feature,
         # dX = γ/σ · (dY - Σdβ/n - X̂·Σdγ/n): the usual three-term formula, its means written as
         # the parameter gradients just computed.
-        n = dY.dtype.type(dY.size // dY.shape[-1])
-        dX = dY - dbeta / n
+        n = dY.dtype.type(len(dY2))
+        dX = dY2 - dbeta / n
         dX -= X_hat * (dgamma / n)
         dX *= scale
-        return dX, grads
+        return dX.reshape(dY.shape), grads
+
+
+def column_sums(X: Array) -> Array:
+    """Sum of each column of a 2-D array, as a BLAS product: several times faster than
+    X.sum(axis=0), which NumPy walks row by row on one core."""
+    sums: Array = np.ones(len(X), X.dtype) @ X
+    return sums
