@@ -176,9 +176,9 @@ class BatchNorm:
         X2 = X.reshape(-1, X.shape[-1])  # (rows, features): every axis but the features' is a row
         if mode.train:
             n = X2.dtype.type(len(X2))
-            mean: Array = column_sums(X2) / n
-            X_hat = X2 - mean
-            var = column_sums(np.square(X_hat)) / n
+            mean = column_sums(X2) / n
+            X_hat: Array = X2 - mean
+            var: Array = column_sums(np.square(X_hat)) / n
             m = params["mean"].dtype.type(self.momentum)
             params["mean"] *= m
             params["mean"] += (1 - m) * mean
