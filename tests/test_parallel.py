@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core import parallel
-from core.conv import MaxPool2D
+from core.conv import Conv2D, MaxPool2D
 from core.layers import Mode
 
 
@@ -43,3 +43,22 @@ def test_maxpool_on_a_batch_big_enough_to_be_split_matches_a_loop():
     np.put_along_axis(expected, first[..., np.newaxis], dY[..., np.newaxis], axis=-1)
     expected = expected.reshape(64, 8, 8, 64, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(X.shape)
     np.testing.assert_array_equal(dX, expected)
+
+
+def test_conv_and_pooling_give_the_same_bytes_split_or_not(monkeypatch):
+    rng = np.random.default_rng(1)
+    X = rng.random((64, 28, 28, 1), dtype=np.float32)
+    conv = Conv2D(32, 5)
+    params, _ = conv.init(rng, X.shape[1:])
+
+    def run() -> list[np.ndarray]:
+        Z, conv_cache = conv.forward(params, X, Mode())
+        Y, pool_cache = MaxPool2D(2).forward({}, Z, Mode())
+        dX, _ = MaxPool2D(2).backward({}, pool_cache, np.ones_like(Y), True)
+        return [Z, conv_cache[0], Y, dX]
+
+    split = run()
+    assert split[0].nbytes > parallel.MIN_BYTES
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1 << 40)
+    for a, b in zip(split, run(), strict=True):
+        assert a.tobytes() == b.tobytes()
