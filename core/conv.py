@@ -68,9 +68,9 @@ class Conv2D:
         padded = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0))) if p else X
         view = windows(padded, self.size)  # (N, Ho, Wo, k, k, C)
         N, Ho, Wo = view.shape[:3]
-        cols = np.empty(view.shape, X.dtype)  # the one copy, made on every core
-        parallel.by_rows(lambda rows: np.copyto(cols[rows], view[rows]), N, cols.nbytes)
-        cols = cols.reshape(N * Ho * Wo, -1)  # (N·Ho·Wo, k·k·C)
+        copy = np.empty(view.shape, X.dtype)  # the one copy, made on every core
+        parallel.by_rows(lambda rows: np.copyto(copy[rows], view[rows]), N, copy.nbytes)
+        cols = copy.reshape(N * Ho * Wo, -1)  # (N·Ho·Wo, k·k·C)
         W = params["W"].reshape(self.filters, -1)  # (F, k·k·C)
         Z = cols @ W.T  # (N·Ho·Wo, k·k·C) @ (k·k·C, F)
         Z += params["b"].T
