@@ -5,7 +5,10 @@ Both train the preset's layers on the same mini-batches of real digits (random p
 a fixed number of steps: forward, loss, backward, update. Augmentation is left out of both (it is
 input preparation, not the model). Repeats alternate between the two; medians are printed.
 
-    python bench/train_speed.py [--presets mlp cnn] [--steps 60] [--repeats 3]
+    python bench/train_speed.py [--presets mlp cnn] [--steps 60] [--repeats 3] [--layers]
+
+--layers also prints, for this project, each layer's forward and backward milliseconds per batch
+(medians over the steps): where the time goes.
 """
 
 from __future__ import annotations
@@ -60,6 +63,35 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
         _, dZ = softmax_cross_entropy(Z, y[rows])
         optimizer.update(params, M.backward(net, params, caches, dZ), state, config["alpha"])
     return steps * batch / (time.perf_counter() - started)
+
+
+def layer_times(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> None:
+    rng = np.random.default_rng(0)
+    net = M.build(config["layers"], config["init"])
+    params = M.init(net, rng)
+    per_layer = M._split(net, params)
+    mode = Mode(train=True, rng=rng)
+    batch = config["batch_size"]
+    times = np.zeros((steps, len(net.layers), 2))
+    for step in range(steps):
+        rows = slice(step * batch % len(X), step * batch % len(X) + batch)
+        A = X[rows].reshape(-1, *net.in_shape)
+        caches = []
+        for k, (layer, p) in enumerate(zip(net.layers, per_layer, strict=True)):
+            started = time.perf_counter()
+            A, cache = layer.forward(p, A, mode)
+            times[step, k, 0] = time.perf_counter() - started
+            caches.append(cache)
+        _, dA = softmax_cross_entropy(A, y[rows])
+        for k in reversed(range(len(net.layers))):
+            started = time.perf_counter()
+            dX, _ = net.layers[k].backward(per_layer[k], caches[k], dA, k > 0)
+            times[step, k, 1] = time.perf_counter() - started
+            dA = dX if dX is not None else dA
+    medians = np.median(times[min(3, steps - 1) :], axis=0) * 1000
+    for spec, (forward, backward) in zip(config["layers"], medians, strict=True):
+        print(f"  {spec:18s} forward {forward:6.2f} ms  backward {backward:6.2f} ms")
+    print(f"  {'all layers':18s} {medians.sum():.1f} ms per batch of {batch}")
 
 
 def torch_model(spec: list[str]):  # type: ignore[no-untyped-def]
@@ -119,6 +151,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["mlp", "cnn"])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--layers", action="store_true", help="time each layer of this project")
     args = parser.parse_args()
     try:
         import torch
@@ -146,6 +179,8 @@ def main() -> None:
             f"ratio {project / torch_rate:.2f}  (runs: {[round(r) for r in rates['project']]} vs "
             f"{[round(r) for r in rates['pytorch']]})"
         )
+        if args.layers:
+            layer_times(config, X, y, args.steps)
 
 
 if __name__ == "__main__":
