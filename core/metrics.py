@@ -31,3 +31,21 @@ def log_loss(probs: NDArray[np.floating[Any]], y_true: Labels) -> float:
         raise ValueError(f"probabilities have shape {probs.shape}, labels {y_true.shape}")
     picked = probs[np.arange(len(y_true)), y_true].astype(np.float64)
     return float(-np.mean(np.log(np.maximum(picked, np.finfo(probs.dtype).eps))))
+
+
+def per_class(counts: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
+    """Precision, recall and F1 of each class from a confusion matrix (rows actual, columns
+    predicted). A class never predicted has precision 0; never present, recall 0; F1 is 0 where
+    precision and recall are both 0."""
+    hits = np.diag(counts).astype(np.float64)
+    predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(hits), where=both > 0)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def macro_f1(counts: NDArray[np.int64]) -> float:
+    """The unweighted mean of the classes' F1 scores: every digit counts the same."""
+    return float(per_class(counts)["f1"].mean())

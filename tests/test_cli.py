@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from core import metrics as metrics_module
 from core.serialization import load_npz
 from stages import download
 from stages.cli import app
@@ -81,11 +82,19 @@ def test_evaluate_writes_metrics_and_confusion(project):
     result = digits("evaluate")
     assert result.exit_code == 0, result.output
     metrics = json.loads((project / "data/metrics.json").read_text())
-    assert set(metrics) == {"train_accuracy", "train_loss", "dev_accuracy", "dev_loss", "data"}
+    assert set(metrics) == {
+        f"{split}_{name}"
+        for split in ("train", "dev")
+        for name in ("accuracy", "loss", "macro_f1", "precision", "recall")
+    } | {"data"}
+    assert set(metrics["dev_precision"]) == {str(d) for d in range(10)}
     assert metrics["data"] == "custom"
     assert metrics["dev_accuracy"] > 0.5  # the bars are easy to learn; chance is 0.1
     confusion = (project / "data/plots/confusion.csv").read_text().splitlines()
     assert confusion[0] == "actual,predicted" and len(confusion) == 21
+    pairs = np.array([line.split(",") for line in confusion[1:]], int)
+    counts = metrics_module.confusion(pairs[:, 0], pairs[:, 1])
+    assert metrics["dev_macro_f1"] == pytest.approx(metrics_module.macro_f1(counts), abs=1e-6)
 
 
 def test_submit_writes_the_competition_format(project):
