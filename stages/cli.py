@@ -104,9 +104,21 @@ def submit(
     out: Annotated[
         Path, typer.Option(help="Submission CSV to write.", dir_okay=False)
     ] = submit_stage.SUBMISSION,
+    check: Annotated[
+        Path | None,
+        typer.Option(
+            help="Only check this existing submission CSV against the competition's format "
+            "(header ImageId,Label; ImageIds 1..test rows, once each, in order; labels 0..9); "
+            "writes nothing.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict every test image and write OUT as ImageId,Label, checked against the competition's format."""
-    submit_stage.run(processed, weights, out)
+    if check is not None:
+        submit_stage.check(check, processed)
+    else:
+        submit_stage.run(processed, weights, out)
 
 
 def main() -> None:

@@ -56,7 +56,8 @@ def read_table(path: Path, header: list[str], shown: str | None = None) -> NDArr
     shown = shown or str(path)
     first = _header_line(path, shown)
     if not first.strip():
-        raise Failure(f"{shown}: empty file, expected the header line {','.join(header[:2])},...")
+        brief = ",".join(header) if len(header) <= 3 else ",".join(header[:2]) + ",..."
+        raise Failure(f"{shown}: empty file, expected the header line {brief}")
     check_header(first.strip("\r\n").split(","), header, shown)
     try:
         frame = pd.read_csv(path, header=0, dtype=None, skip_blank_lines=False)
@@ -110,15 +111,32 @@ def read_digits(
 
 
 def read_labels(path: Path, rows: int, shown: str | None = None) -> NDArray[np.uint8]:
-    """Labels of an ImageId,Label file whose ImageIds are 1..rows in order."""
+    """Labels of an ImageId,Label file (a submission, or the offline sample's held-back test
+    labels): the ImageIds 1..rows, each once and in order, and labels 0..9."""
     shown = shown or str(path)
     values = read_table(path, SUBMISSION_HEADER, shown)
-    if len(values) != rows:
+    ids = values[:, 0].tolist()
+    present = set(ids)
+    seen: dict[int, int] = {}
+    for row, image_id in enumerate(ids):
+        line, expected = row + 2, row + 1
+        if image_id == expected:
+            seen[image_id] = line
+            continue
+        where = f"{shown}: line {line}, column ImageId"
+        if image_id in seen:
+            raise Failure(f"{where}: ImageId {image_id} again (first on line {seen[image_id]})")
+        if not 1 <= image_id <= rows:
+            raise Failure(f"{where}: ImageId {image_id} is outside 1..{rows} (the test set's rows)")
+        if expected not in present:
+            raise Failure(f"{where}: ImageId {expected} is missing (found {image_id} where it belongs)")
+        raise Failure(f"{where}: found {image_id}, expected {expected} (ImageIds 1..{rows} in order)")
+    if len(values) < rows:
+        raise Failure(
+            f"{shown}: {len(values)} rows, expected {rows}: ImageIds {len(values) + 1}..{rows} are missing"
+        )
+    if len(values) > rows:
         raise Failure(f"{shown}: {len(values)} rows, expected {rows} (one per test image)")
-    wrong = np.flatnonzero(values[:, 0] != np.arange(1, rows + 1))
-    if wrong.size:
-        row = wrong[0]
-        raise Failure(f"{shown}: line {row + 2}, column ImageId: found {values[row, 0]}, expected {row + 1}")
     _check_range(values[:, 1:], 0, 9, ["Label"], shown)
     return values[:, 1].astype(np.uint8)
 

@@ -250,3 +250,65 @@ def test_full_data_trains_on_the_dev_rows_too_and_claims_no_dev_score(project):
             assert "on 120 rows" in result.output and "not a holdout" in result.output
     metrics = json.loads((project / "data/metrics.json").read_text())
     assert "train_accuracy" in metrics and not any(key.startswith("dev_") for key in metrics)
+
+
+def _malformed(lines: list[str]) -> dict[str, bytes]:
+    """A valid submission (header + 30 rows) broken in each way the competition rejects."""
+    header, rows = lines[0], lines[1:]
+    label = rows[4].split(",")[1]
+    cases = {
+        "empty file": [],
+        "no header": rows,
+        "wrong header": ["Id,Label", *rows],
+        "extra column": ["ImageId,Label,Confidence", *[f"{row},1" for row in rows]],
+        "ragged row": [header, *rows[:4], f"5,{label},7", *rows[5:]],
+        "duplicate ImageId": [header, *rows[:4], f"4,{label}", *rows[5:]],
+        "missing ImageId": [header, *rows[:4], *rows[5:]],
+        "out of order": [header, *rows[:4], rows[5], rows[4], *rows[6:]],
+        "ImageId 0": [header, "0,1", *rows[1:]],
+        "label 10": [header, *rows[:4], "5,10", *rows[5:]],
+        "label not a number": [header, *rows[:4], "5,seven", *rows[5:]],
+        "too few rows": [header, *rows[:-1]],
+        "too many rows": [header, *rows, "31,1"],
+    }
+    files = {name: ("\n".join(case) + "\n" if case else "").encode() for name, case in cases.items()}
+    files["not text"] = b"\xff\xfe\x00\x01 not a CSV"
+    return files
+
+
+CHECK_MESSAGES = {
+    "empty file": "empty file, expected the header line ImageId,Label",
+    "no header": "line 1, column 1: header says '1', expected 'ImageId'",
+    "wrong header": "line 1, column 1: header says 'Id', expected 'ImageId'",
+    "extra column": "line 1: header has 3 columns, expected 2 (ImageId,Label)",
+    "ragged row": "line 6: 3 fields, expected 2",
+    "duplicate ImageId": "line 6, column ImageId: ImageId 4 again (first on line 5)",
+    "missing ImageId": "line 6, column ImageId: ImageId 5 is missing (found 6 where it belongs)",
+    "out of order": "line 6, column ImageId: found 6, expected 5 (ImageIds 1..30 in order)",
+    "ImageId 0": "line 2, column ImageId: ImageId 0 is outside 1..30 (the test set's rows)",
+    "label 10": "line 6, column Label: found 10, expected 0..9",
+    "label not a number": "line 6, column Label: found 'seven', expected an integer",
+    "too few rows": "29 rows, expected 30: ImageIds 30..30 are missing",
+    "too many rows": "31 rows, expected 30 (one per test image)",
+    "not text": "cannot read it as text CSV",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHECK_MESSAGES))
+def test_submit_check_rejects_each_malformed_submission_in_one_line(project, case):
+    run_all()
+    written = (project / "data/submission.csv").read_bytes()
+    bad = project / "mine.csv"
+    bad.write_bytes(_malformed(written.decode().splitlines())[case])
+    result = digits("submit", "--check", str(bad))
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: {CHECK_MESSAGES[case]}"), result.output
+    assert (project / "data/submission.csv").read_bytes() == written  # checking writes nothing
+
+
+def test_submit_check_accepts_the_submission_submit_wrote(project):
+    run_all()
+    result = digits("submit", "--check", "data/submission.csv")
+    assert result.exit_code == 0, result.output
+    assert "data/submission.csv: a valid submission: 30 rows" in result.output
