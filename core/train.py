@@ -19,6 +19,7 @@ from core import model as M
 from core.augment import Augment
 from core.layers import Array, Dense, Mode, Params, ReLU
 from core.losses import softmax_cross_entropy
+from core.metrics import accuracy, log_loss
 from core.optimizers import Optimizer, learning_rate
 
 # Training has diverged when the mean loss is not finite or above ten times that of guessing
@@ -106,11 +107,9 @@ class Epoch:
 
 
 def evaluate(net: M.Sequential, params: Params, X: Array, y: NDArray[Any]) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the model in inference mode."""
+    """(mean cross-entropy, accuracy) of the model in inference mode, as evaluate reports them."""
     probs = M.predict_proba(net, params, X)
-    picked = probs[np.arange(len(y)), y].astype(np.float64)
-    loss = float(-np.mean(np.log(np.maximum(picked, np.finfo(np.float32).tiny))))
-    return loss, float(np.mean(probs.argmax(axis=1) == y))
+    return log_loss(probs, y), accuracy(y, probs.argmax(axis=1))
 
 
 def fit(

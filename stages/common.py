@@ -47,8 +47,9 @@ def warn(message: str) -> None:
     typer.secho(message, err=True, fg=typer.colors.YELLOW, bold=True)
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write path whole or not at all: a temp file in the same folder, then a rename."""
+def write_bytes(path: Path, data: bytes, check: Callable[[Path], object] | None = None) -> None:
+    """Write path whole or not at all: a temp file in the same folder, then a rename. check, if
+    given, reads the temp file first; whatever it raises leaves path as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -56,6 +57,8 @@ def write_bytes(path: Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        if check is not None:
+            check(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

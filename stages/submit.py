@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,7 @@ def run(processed: Path = PROCESSED, weights: Path = WEIGHTS, out: Path = SUBMIS
     pixels, _, data = load_split(processed, "test")
     labels = M.predict_proba(net, params, scale_pixels(pixels)).argmax(axis=1)
     content = csvio.submission_bytes(labels)
-    with tempfile.TemporaryDirectory() as folder:  # checked as written, before it replaces OUT
-        draft = Path(folder) / out.name
-        draft.write_bytes(content)
-        csvio.read_labels(draft, len(pixels), str(out))
-    write_bytes(out, content)
+    write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")
     if data == "offline-sample":
         warn(SAMPLE_WARNING)

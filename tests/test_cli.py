@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from core import metrics as metrics_module
 from core.serialization import load_npz
-from stages import download
+from stages import common, download
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
 
@@ -312,3 +312,16 @@ def test_submit_check_accepts_the_submission_submit_wrote(project):
     result = digits("submit", "--check", "data/submission.csv")
     assert result.exit_code == 0, result.output
     assert "data/submission.csv: a valid submission: 30 rows" in result.output
+
+
+def test_write_bytes_leaves_the_old_file_when_its_check_fails(tmp_path):
+    out = tmp_path / "submission.csv"
+    out.write_bytes(b"old")
+
+    def reject(written):
+        assert written.read_bytes() == b"new"  # the check reads what would be written
+        raise common.Failure("rejected")
+
+    with pytest.raises(common.Failure, match="rejected"):
+        common.write_bytes(out, b"new", check=reject)
+    assert out.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["submission.csv"]
