@@ -49,3 +49,11 @@ def per_class(counts: NDArray[np.int64]) -> dict[str, NDArray[np.float64]]:
 def macro_f1(counts: NDArray[np.int64]) -> float:
     """The unweighted mean of the classes' F1 scores: every digit counts the same."""
     return float(per_class(counts)["f1"].mean())
+
+
+def confident_mistakes(probs: NDArray[np.floating[Any]], y_true: Labels, n: int) -> NDArray[np.intp]:
+    """Indices of up to n wrongly predicted examples, the most confident first (ties by index)."""
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != y_true)
+    confidence = probs[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:n]]

@@ -10,6 +10,7 @@ import typer
 from stages import config as C
 from stages import download as download_stage
 from stages import evaluate as evaluate_stage
+from stages import predict as predict_stage
 from stages import preprocess as preprocess_stage
 from stages import submit as submit_stage
 from stages import train as train_stage
@@ -88,12 +89,14 @@ def evaluate(
     confusion: Annotated[
         Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).", dir_okay=False)
     ] = evaluate_stage.CONFUSION,
+    mistakes: Annotated[
+        Path,
+        typer.Option(help="PNG of the dev digits most confidently misread (a DVC plot).", dir_okay=False),
+    ] = evaluate_stage.MISTAKES,
 ) -> None:
-    """Score the weights: accuracy and log loss on train and dev.
-
-    On the offline sample, also on its held-back test labels.
-    """
-    evaluate_stage.run(C.load(C.Train, params).full_data, processed, weights, metrics, confusion)
+    """Score the weights: accuracy, log loss, macro F1, and each digit's precision and recall, on
+    train and dev (and, on the offline sample, on its held-back test labels)."""
+    evaluate_stage.run(C.load(C.Train, params).full_data, processed, weights, metrics, confusion, mistakes)
 
 
 @app.command()
@@ -119,6 +122,29 @@ def submit(
         submit_stage.check(check, processed)
     else:
         submit_stage.run(processed, weights, out)
+
+
+@app.command()
+@fail_cleanly
+def predict(
+    images: Annotated[
+        list[Path], typer.Argument(help="Pictures of one digit each: PNG, JPEG, ...", show_default=False)
+    ],
+    weights: Weights = train_stage.WEIGHTS,
+    show: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the images as the network sees them (28x28 each) to this PNG.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Read your own handwritten digits: the label and the three most probable digits for each image.
+
+    Photos or drawings, dark ink on light paper or the other way round: each is turned greyscale,
+    inverted to light ink on black if needed, cropped to the ink, fitted into 20x20 and centred by
+    mass in 28x28, as MNIST's digits were.
+    """
+    predict_stage.run(images, weights, show)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 data/metrics.json holds, for each split, `<split>_accuracy`, `<split>_loss` (log loss),
 `<split>_macro_f1`, and `<split>_precision` and `<split>_recall` by digit ("0".."9"), which
-`dvc metrics show` prints as `dev_precision.3` and so on.
+`dvc metrics show` prints as `dev_precision.3` and so on. data/plots/confusion.csv holds the dev
+set's actual and predicted labels (DVC's confusion template), data/plots/mistakes.png the dev digits
+the model gets most confidently wrong.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ import json
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from core import model as M
 from core.data import scale_pixels
-from core.metrics import accuracy, log_loss, macro_f1, per_class
+from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_class
 from core.metrics import confusion as confusion_counts
-from stages.common import say, warn, write_text
+from stages import imageio
+from stages.common import say, warn, write_bytes, write_text
 from stages.download import SAMPLE_WARNING
 from stages.preprocess import PROCESSED, load_split
 from stages.train import WEIGHTS, load_weights
 
 METRICS = Path("data/metrics.json")
 CONFUSION = Path("data/plots/confusion.csv")
+MISTAKES = Path("data/plots/mistakes.png")
+SHOWN = 32  # mistakes in the picture
 
 
 def run(
@@ -31,12 +37,14 @@ def run(
     weights: Path = WEIGHTS,
     metrics: Path = METRICS,
     confusion: Path = CONFUSION,
+    mistakes: Path = MISTAKES,
 ) -> None:
     """Score the weights; with full_data (the dev rows were trained on) there is no dev score."""
     net, params = load_weights(weights)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
+    picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
     data = "custom"
     for split in ("train", "test") if full_data else ("train", "dev", "test"):
         pixels, labels, data = load_split(processed, split)
@@ -53,12 +61,30 @@ def run(
             scores[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
         if split == "dev":
             dev_predictions, dev_labels = predictions, labels
+            picture = _mistakes_picture(pixels, labels, probs)
     scores["data"] = data
     write_text(metrics, json.dumps(scores, indent=2) + "\n")
     rows = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
     write_text(confusion, "actual,predicted\n" + "\n".join(rows) + "\n")
+    write_bytes(mistakes, picture)
     say("  ".join(f"{key} {value}" for key, value in scores.items() if not isinstance(value, dict)))
     if full_data:
         warn("train.full_data: the dev rows were trained on, so there is no dev score")
     if data == "offline-sample":
         warn(SAMPLE_WARNING)
+
+
+def _mistakes_picture(
+    pixels: NDArray[np.uint8], labels: NDArray[np.uint8], probs: NDArray[np.float32]
+) -> bytes:
+    shown = confident_mistakes(probs, labels, SHOWN)
+    wrong = int((probs.argmax(axis=1) != labels).sum())
+    if wrong == 0:
+        title = f"No mistakes on the {len(labels):,} dev digits"
+    else:
+        title = (
+            f"The {len(shown)} dev digits the model gets most confidently wrong "
+            f"({wrong:,} mistakes in {len(labels):,}): true label, predicted (probability)"
+        )
+    captions = [f"true {labels[i]}\nsaid {probs[i].argmax()} ({probs[i].max():.2f})" for i in shown]
+    return imageio.mistakes_png(pixels[shown].reshape(-1, 28, 28), captions, title)

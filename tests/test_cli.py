@@ -5,11 +5,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from core import metrics as metrics_module
 from core.serialization import load_npz
-from stages import common, download
+from stages import common, download, evaluate, imageio
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
 
@@ -95,6 +96,22 @@ def test_evaluate_writes_metrics_and_confusion(project):
     pairs = np.array([line.split(",") for line in confusion[1:]], int)
     counts = metrics_module.confusion(pairs[:, 0], pairs[:, 1])
     assert metrics["dev_macro_f1"] == pytest.approx(metrics_module.macro_f1(counts), abs=1e-6)
+    with Image.open(project / "data/plots/mistakes.png") as picture:
+        assert picture.format == "PNG" and picture.width > 500
+
+
+def test_the_mistakes_picture_captions_the_most_confident_ones_first(monkeypatch):
+    shown = {}
+    monkeypatch.setattr(imageio, "mistakes_png", lambda pictures, captions, title: shown.update(locals()))
+    labels = np.array([3, 1, 4, 1, 5], np.uint8)
+    probs = np.full((5, 10), 0.01, np.float32)
+    for row, (label, p) in enumerate([(3, 0.9), (7, 0.6), (4, 0.5), (2, 0.95), (9, 0.3)]):
+        probs[row, label] = p  # rows 1, 3 and 4 are wrong, with confidence 0.6, 0.95 and 0.3
+    pixels = np.arange(5, dtype=np.uint8).repeat(784).reshape(5, 784)
+    evaluate._mistakes_picture(pixels, labels, probs)
+    assert shown["captions"] == ["true 1\nsaid 2 (0.95)", "true 1\nsaid 7 (0.60)", "true 5\nsaid 9 (0.30)"]
+    assert [int(picture[0, 0]) for picture in shown["pictures"]] == [3, 1, 4]
+    assert "(3 mistakes in 5)" in shown["title"]
 
 
 def test_submit_writes_the_competition_format(project):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import accuracy, confusion, log_loss, macro_f1, per_class
+from core.metrics import accuracy, confident_mistakes, confusion, log_loss, macro_f1, per_class
 
 
 def test_per_class_by_hand():
@@ -41,3 +41,11 @@ def test_perfect_predictions_score_one_and_a_wrong_one_less():
 def test_log_loss_by_hand():
     probs = np.array([[0.5, 0.5], [0.9, 0.1]], np.float32)
     assert log_loss(probs, np.array([0, 1])) == pytest.approx(-(np.log(0.5) + np.log(0.1)) / 2, rel=1e-6)
+
+
+def test_confident_mistakes_by_hand():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.6, 0.4]])
+    labels = np.array([1, 1, 1, 0, 1])  # rows 0, 2, 3, 4 are wrong, at 0.9, 0.7, 0.6, 0.6
+    assert confident_mistakes(probs, labels, 3).tolist() == [0, 2, 3]  # a tie keeps row order
+    assert confident_mistakes(probs, labels, 10).tolist() == [0, 2, 3, 4]
+    assert confident_mistakes(probs, probs.argmax(axis=1), 10).tolist() == []

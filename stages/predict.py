@@ -1,0 +1,39 @@
+"""predict: read the user's own pictures of digits with the trained weights.
+
+Each image (PNG, JPEG or anything Pillow opens; photo or drawing, ink dark or light) goes through
+MNIST's preprocessing (core/images.py), then the network; one line per image gives the label and
+the three most probable digits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core import model as M
+from core.data import scale_pixels
+from core.images import to_mnist
+from stages import imageio
+from stages.common import Failure, say, write_bytes
+from stages.train import WEIGHTS, load_weights
+
+
+def run(images: list[Path], weights: Path = WEIGHTS, show: Path | None = None) -> None:
+    net, params = load_weights(weights)
+    digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
+    probs = M.predict_proba(net, params, scale_pixels(digits.reshape(len(images), -1)))  # (n, 10)
+    for path, p in zip(images, probs, strict=True):
+        top = np.argsort(-p, kind="stable")[:3]
+        say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")
+    if show is not None:
+        write_bytes(show, imageio.png_bytes(np.concatenate(list(digits), axis=1)))
+        say(f"wrote {show}: the images as the network saw them, left to right")
+
+
+def _digit(path: Path) -> NDArray[np.uint8]:
+    try:
+        return to_mnist(imageio.read_gray(path))
+    except ValueError as error:
+        raise Failure(f"{path}: {error}") from None

@@ -1,0 +1,53 @@
+"""Digits drawn with a pen, not taken from MNIST: thick dark strokes on light paper, off-centre.
+
+Each digit is a few strokes in a unit box (x to the right, y down), drawn with rounded joints onto
+a larger canvas. `python -m tests.drawn FOLDER` writes them as PNGs to look at, or to feed to
+`digits predict`.
+"""
+
+import math
+import sys
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+
+def arc(cx, cy, rx, ry, start, stop, steps=24):
+    """Points on an ellipse from angle start to stop (degrees, 0 = right, 90 = down)."""
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in (start + (stop - start) * i / steps for i in range(steps + 1))
+    ]
+
+
+STROKES = {
+    0: [arc(0.5, 0.5, 0.3, 0.45, 0, 360)],
+    1: [[(0.35, 0.2), (0.55, 0.05), (0.55, 0.95)]],
+    2: [arc(0.5, 0.3, 0.3, 0.25, 190, 360) + arc(0.5, 0.3, 0.3, 0.25, 0, 50) + [(0.15, 0.95), (0.85, 0.95)]],
+    3: [arc(0.5, 0.28, 0.28, 0.23, 200, 450), arc(0.5, 0.73, 0.32, 0.23, 270, 520)],
+    4: [[(0.6, 0.05), (0.1, 0.65), (0.85, 0.65)], [(0.65, 0.3), (0.65, 0.95)]],
+    5: [[(0.8, 0.05), (0.3, 0.05), (0.25, 0.45), *arc(0.5, 0.68, 0.32, 0.27, 240, 520)]],
+    6: [[(0.7, 0.05), (0.35, 0.4), *arc(0.5, 0.7, 0.3, 0.25, 200, 560)]],
+    7: [[(0.15, 0.05), (0.85, 0.05), (0.4, 0.95)]],
+    8: [arc(0.5, 0.27, 0.25, 0.22, 90, 450), arc(0.5, 0.72, 0.3, 0.23, -90, 270)],
+    9: [arc(0.5, 0.3, 0.28, 0.25, 0, 360), [(0.78, 0.3), (0.7, 0.95)]],
+}
+
+
+def draw(digit, size=160, width=22, offset=(30, 10), canvas=(240, 220), slant=0.15):
+    """The digit as a greyscale PIL image: dark ink (40) on light paper (235), off-centre and slanted."""
+    image = Image.new("L", canvas, 235)
+    pen = ImageDraw.Draw(image)
+    for stroke in STROKES[digit]:
+        points = [(offset[0] + size * (x + slant * (1 - y)) * 0.8, offset[1] + size * y) for x, y in stroke]
+        pen.line(points, fill=40, width=width, joint="curve")
+        for x, y in (points[0], points[-1]):  # round caps
+            pen.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=40)
+    return image
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    folder.mkdir(parents=True, exist_ok=True)
+    for digit in STROKES:
+        draw(digit).save(folder / f"{digit}.png")

@@ -1,0 +1,107 @@
+"""digits predict: the user's own pictures, read with weights trained on real MNIST digits."""
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from core.images import to_mnist
+from stages import download, imageio, preprocess, train
+from stages.cli import app
+from stages.config import Download, Preprocess, Train
+from tests.drawn import STROKES, draw
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """The mlp preset's network, briefly trained on the offline sample's 4,000 real MNIST digits."""
+    root = tmp_path_factory.mktemp("mnist")
+    download.run(Download("sample"), root / "raw")
+    preprocess.run(Preprocess(dev_rows=500, seed=0), root / "raw", root / "processed")
+    with open("conf/preset/mlp.yaml") as file:
+        config = yaml.safe_load(file)["train"] | {"epochs": 12}
+    train.run(Train(**config), root / "processed", root / "weights.npz", root / "history.csv")
+    return root / "weights.npz"
+
+
+@pytest.fixture
+def drawings(tmp_path):
+    """Digits 0..9 drawn in thick dark strokes on light paper, off-centre: not MNIST's style."""
+    paths = []
+    for digit in STROKES:
+        path = tmp_path / f"digit-{digit}.png"
+        draw(digit).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_reads_at_least_9_of_10_drawn_digits(weights, drawings, tmp_path):
+    show = tmp_path / "seen.png"
+    result = runner.invoke(
+        app, ["predict", "--weights", str(weights), "--show", str(show), *map(str, drawings)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(str(tmp_path))]
+    assert len(lines) == 10
+    said = [int(line.split(": ")[1].split()[0]) for line in lines]
+    right = sum(label == digit for label, digit in zip(said, STROKES, strict=True))
+    assert right >= 9, result.output
+    seen = np.asarray(Image.open(show))
+    assert seen.shape == (28, 28 * 10)
+    assert np.array_equal(seen[:, :28], to_mnist(imageio.read_gray(drawings[0])))
+
+
+def test_each_line_gives_three_probabilities_that_are_the_most_likely(weights, drawings):
+    result = runner.invoke(app, ["predict", "--weights", str(weights), str(drawings[7])])
+    assert result.exit_code == 0, result.output
+    label, rest = result.output.strip().split(": ")[1].split("  ")
+    pairs = [pair.split() for pair in rest.strip("()").split(", ")]
+    assert pairs[0][0] == label and len(pairs) == 3
+    probabilities = [float(p) for _, p in pairs]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.001
+
+
+def test_transparent_drawings_are_laid_on_white(tmp_path):
+    # A PNG from a drawing app: black strokes on a transparent (black, alpha 0) background.
+    ink = np.asarray(draw(3)) < 128
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = np.where(ink, 255, 0)
+    Image.fromarray(rgba).save(tmp_path / "three.png")
+    gray = imageio.read_gray(tmp_path / "three.png")
+    assert gray[0, 0] == 255 and gray[ink].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "an empty file, not an image"),
+        (b"ImageId,Label\n1,2\n", "not an image Pillow can read"),
+        (None, "no such file"),
+        ("truncated", "a damaged image"),
+        ("blank", "no digit found: the image is blank"),
+    ],
+)
+def test_bad_images_are_one_line_naming_the_file(weights, tmp_path, content, message):
+    path = tmp_path / "digit.png"
+    if content == "truncated":
+        draw(5).save(path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "blank":
+        Image.new("L", (64, 64), 255).save(path)
+    elif content is not None:
+        path.write_bytes(content)
+    show = tmp_path / "seen.png"
+    result = runner.invoke(app, ["predict", "--weights", str(weights), "--show", str(show), str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ") and message in lines[0]
+    assert not show.exists()
+
+
+def test_missing_weights_say_what_to_run(drawings, tmp_path):
+    result = runner.invoke(app, ["predict", "--weights", str(tmp_path / "none.npz"), str(drawings[0])])
+    assert result.exit_code == 1
+    assert "run 'digits train' (or 'dvc repro') first" in result.output
