@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,45 @@ def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
     assert 0 <= metrics["dev_accuracy"] <= 1
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
     assert "mlp" in json.dumps(shown)
+
+
+def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_metrics(repo, tmp_path):
+    source = write_competition_csvs(tmp_path / "csvs")
+    run(repo, "dvc", "config", "hydra.enabled", "true")
+    config = repo / "conf/config.yaml"
+    config.write_text(config.read_text().replace("source: sample", f"source: {source}"))
+    env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    run(repo, "git", *env, "add", "-A")
+    run(repo, "git", *env, "commit", "-qm", "start")
+    alphas = [0.05, 0.1, 0.2, 0.5]
+    sweep = "train.alpha=" + ",".join(map(str, alphas))
+    queued = run(
+        repo,
+        "dvc",
+        "exp",
+        "run",
+        "--queue",
+        "-S",
+        sweep,
+        "-S",
+        "preprocess.dev_rows=20",
+        "-S",
+        "train.epochs=20",
+    )
+    assert queued.count("Queued experiment") == 4
+    try:
+        run(repo, "dvc", "queue", "start", "-j", "2")
+        deadline = time.monotonic() + 600
+        while re.search(r"\b(Queued|Running)\b", status := run(repo, "dvc", "queue", "status")):
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+    finally:
+        run(repo, "dvc", "queue", "stop", "--kill")
+    assert status.count("Success") == 4, status
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
+    experiments = [exp["revs"][0]["data"] for baseline in shown for exp in baseline.get("experiments") or []]
+    swept = sorted(data["params"]["params.yaml"]["data"]["train"]["alpha"] for data in experiments)
+    assert swept == alphas
+    for data in experiments:
+        metrics = data["metrics"]["data/metrics.json"]["data"]
+        assert 0 <= metrics["dev_accuracy"] <= 1 and "dev_macro_f1" in metrics
