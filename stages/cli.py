@@ -102,11 +102,16 @@ def evaluate(
 @app.command()
 @fail_cleanly
 def submit(
+    params: ParamsFile = C.PARAMS,
     processed: Processed = preprocess_stage.PROCESSED,
     weights: Weights = train_stage.WEIGHTS,
     out: Annotated[
         Path, typer.Option(help="Submission CSV to write.", dir_okay=False)
     ] = submit_stage.SUBMISSION,
+    record: Annotated[
+        Path,
+        typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics).", dir_okay=False),
+    ] = submit_stage.KAGGLE,
     check: Annotated[
         Path | None,
         typer.Option(
@@ -117,11 +122,15 @@ def submit(
         ),
     ] = None,
 ) -> None:
-    """Predict every test image and write OUT as ImageId,Label, checked against the competition's format."""
+    """Predict every test image and write OUT as ImageId,Label, checked against the competition's format.
+
+    With submit.upload: true, upload it to Kaggle with a message naming the git revision and the
+    params, wait up to submit.wait seconds for its public score, and record both in RECORD.
+    """
     if check is not None:
         submit_stage.check(check, processed)
     else:
-        submit_stage.run(processed, weights, out)
+        submit_stage.run(C.load(C.Submit, params), processed, weights, out, record, params)
 
 
 @app.command()

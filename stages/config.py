@@ -20,7 +20,7 @@ from core.optimizers import OPTIMIZERS, SCHEDULES
 from stages.common import Failure
 
 PARAMS = Path("params.yaml")
-SECTIONS = ("download", "preprocess", "train")
+SECTIONS = ("download", "preprocess", "train", "submit")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,13 @@ class Train:
     seed: int  # initial weights, shuffling, dropout and augmentation
 
 
-S = TypeVar("S", Download, Preprocess, Train)
+@dataclass(frozen=True)
+class Submit:
+    upload: bool  # upload data/submission.csv to Kaggle after writing it
+    wait: int  # seconds to wait for Kaggle's score; 0 = do not wait
+
+
+S = TypeVar("S", Download, Preprocess, Train, Submit)
 
 
 def load(section: type[S], path: Path = PARAMS) -> S:
@@ -135,6 +141,8 @@ def _check_values(path: Path, config: Any) -> None:
         raise bad("dev_rows", f"must be at least 1, found {config.dev_rows}")
     if isinstance(config, Train):
         _check_train(config, bad)
+    if isinstance(config, Submit) and config.wait < 0:
+        raise bad("wait", f"must be 0 (do not wait) or more seconds, found {config.wait}")
     for field in dataclasses.fields(config):
         if field.name == "seed" and config.seed < 0:
             raise bad("seed", f"must be 0 or more, found {config.seed}")

@@ -1,33 +1,104 @@
-"""submit: predict the test set and write data/submission.csv in the competition's format."""
+"""submit: predict the test set, write data/submission.csv in the competition's format, and (with
+submit.upload) upload it to Kaggle and record its score.
+
+data/kaggle.json, a DVC metrics file, holds `kaggle_status` ("not uploaded", "complete", "pending"
+or "error"), and after an upload `kaggle_ref`, `kaggle_message` and, once Kaggle has scored it,
+`kaggle_public_score`: `dvc exp show` puts the leaderboard score beside the dev accuracy.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from core import model as M
 from core.data import scale_pixels
-from stages import csvio
-from stages.common import say, warn, write_bytes
+from stages import csvio, kaggle_client
+from stages.common import Failure, say, warn, write_bytes, write_text
+from stages.config import PARAMS, Submit
 from stages.download import SAMPLE_WARNING
 from stages.preprocess import PROCESSED, load_split
 from stages.train import WEIGHTS, load_weights
 
 SUBMISSION = Path("data/submission.csv")
+KAGGLE = Path("data/kaggle.json")
 
 
-def run(processed: Path = PROCESSED, weights: Path = WEIGHTS, out: Path = SUBMISSION) -> None:
-    net, params = load_weights(weights)
+def run(
+    config: Submit,
+    processed: Path = PROCESSED,
+    weights: Path = WEIGHTS,
+    out: Path = SUBMISSION,
+    record: Path = KAGGLE,
+    params: Path = PARAMS,
+) -> None:
+    net, weights_params = load_weights(weights)
     pixels, _, data = load_split(processed, "test")
-    labels = M.predict_proba(net, params, scale_pixels(pixels)).argmax(axis=1)
+    if config.upload and data == "offline-sample":
+        raise Failure(
+            "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
+        )
+    labels = M.predict_proba(net, weights_params, scale_pixels(pixels)).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")
     if data == "offline-sample":
         warn(SAMPLE_WARNING)
+    if not config.upload:
+        write_text(record, json.dumps({"kaggle_status": "not uploaded"}, indent=2) + "\n")
+        if data != "offline-sample":
+            say("to upload: set submit.upload: true in params.yaml, or run")
+            say(f'  kaggle competitions submit -c digit-recognizer -f {out} -m "<message>"')
+        return
+    message = describe(params)
+    say(f"uploading {out} to Kaggle: {message}")
+    ref = kaggle_client.submit(out, message)
+    say(f"uploaded: submission {ref}; waiting up to {config.wait}s for its score")
+    score = kaggle_client.score(ref, config.wait)
+    result: dict[str, object] = {"kaggle_status": score.status, "kaggle_ref": ref, "kaggle_message": message}
+    if score.public_score is not None:
+        result["kaggle_public_score"] = score.public_score
+    write_text(record, json.dumps(result, indent=2) + "\n")
+    if score.status == "error":
+        raise Failure(f"Kaggle could not score submission {ref}: {score.detail or 'no reason given'}")
+    if score.status == "pending":
+        say(f"not scored yet; see: kaggle competitions submissions -c {kaggle_client.COMPETITION}")
     else:
-        say(f'submit with: kaggle competitions submit -c digit-recognizer -f {out} -m "<message>"')
+        say(f"Kaggle's public score: {score.public_score}")
+
+
+def describe(params: Path = PARAMS) -> str:
+    """The upload's message: the git revision (+ if the work tree differs) and the params behind it."""
+    try:
+        revision = _git("rev-parse", "--short", "HEAD")
+        if _git("status", "--porcelain", "--untracked-files=no"):
+            revision += "+"  # e.g. a `dvc exp run`, whose params differ from the commit's
+    except (OSError, subprocess.CalledProcessError):
+        revision = "no git revision"
+    text = params.read_bytes() if params.is_file() else b""
+    train = _train_section(text)
+    shown = " ".join(
+        f"{key}={train[key]}" for key in ("preset", "alpha", "epochs", "batch_size") if key in train
+    )
+    return f"digits {revision} {shown} params.yaml sha256:{hashlib.sha256(text).hexdigest()[:12]}"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _train_section(text: bytes) -> dict[str, object]:
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return {}
+    train = document.get("train") if isinstance(document, dict) else None
+    return train if isinstance(train, dict) else {}
 
 
 def check(path: Path, processed: Path = PROCESSED) -> None:

@@ -34,6 +34,9 @@ train:
   zoom: 0.0
   full_data: false
   seed: 0
+submit:
+  upload: false
+  wait: 0
 """
 
 

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,17 @@ def test_the_repository_params_are_the_seed_network():
         "gd",
     )
     assert (train.alpha, train.epochs, train.batch_size, train.seed) == (0.1, 500, 0, 0)
+    assert config.load(config.Submit, path).upload is False  # nothing leaves the machine by default
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         (GOOD.replace("  zoom: 0.0\n", ""), "missing key 'train.zoom'"),
-        (GOOD + "  nesterov: true\n", "unknown key 'train.nesterov' (expected preset, layers, init,"),
+        (
+            GOOD.replace("  seed: 0\nsubmit", "  seed: 0\n  nesterov: true\nsubmit"),
+            "unknown key 'train.nesterov' (expected preset, layers, init,",
+        ),
         (GOOD + "model: {}\n", "unknown section 'model'"),
         (GOOD.replace("epochs: 500", "epochs: 5.5"), "'train.epochs' must be an integer, found 5.5"),
         (GOOD.replace("epochs: 500", "epochs: true"), "'train.epochs' must be an integer, found True (bool)"),
@@ -129,3 +134,22 @@ def test_every_preset_loads(tmp_path, preset):
     compose_and_dump(path, str(root / "conf"), None, "config", str(root), [f"preset={preset}"])
     assert config.load(config.Train, path).preset == preset
     assert config.load(config.Preprocess, path).dev_rows >= (1000 if preset == "seed" else 4000)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            GOOD.replace("upload: false", "upload: 'true'"),
+            "'submit.upload' must be true or false, found 'true'",
+        ),
+        (
+            GOOD.replace("wait: 0", "wait: -1"),
+            "'submit.wait' must be 0 (do not wait) or more seconds, found -1",
+        ),
+        (GOOD.replace("  wait: 0\n", ""), "missing key 'submit.wait'"),
+    ],
+)
+def test_bad_submit_params_name_the_key(tmp_path, text, message):
+    with pytest.raises(Failure, match=re.escape(message)):
+        load(tmp_path, text, config.Submit)
