@@ -101,7 +101,8 @@ def _read(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise Failure(f"{path}: {where}not valid YAML ({getattr(error, 'problem', error)})") from None
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line
+        raise Failure(f"{path}: {where}not valid YAML ({problem})") from None
     if not isinstance(document, dict):
         raise Failure(f"{path}: expected a mapping of sections, found {_kind(document)}")
     return document
