@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -137,3 +138,27 @@ def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_m
     for data in experiments:
         metrics = data["metrics"]["data/metrics.json"]["data"]
         assert 0 <= metrics["dev_accuracy"] <= 1 and "dev_macro_f1" in metrics
+
+
+def test_a_killed_training_leaves_the_previous_weights_and_repro_recovers(repo):
+    run(repo, "dvc", "repro")
+    model = repo / "data/model"
+    before = (model / "weights.npz").read_bytes()
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("epochs: 20", "epochs: 1000000"))  # hours
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    train = subprocess.Popen(
+        ["digits", "train"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in train.stdout:  # killed midway: once it has started its epochs
+        if line.startswith("epoch "):
+            break
+    train.kill()  # SIGKILL: no handler, no cleanup runs
+    train.wait()
+    train.stdout.close()
+    assert train.returncode == -signal.SIGKILL
+    assert (model / "weights.npz").read_bytes() == before
+    assert not list(model.glob("*.tmp")) and not list(model.glob(".*.tmp"))  # no half-written file
+    params.write_text(params.read_text().replace("epochs: 1000000", "epochs: 25"))
+    assert ran(run(repo, "dvc", "repro")) == ["train", "evaluate", "submit"]
+    assert (model / "weights.npz").read_bytes() != before
