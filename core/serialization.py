@@ -33,10 +33,24 @@ def load_npz(source: str | os.PathLike[str] | IO[bytes]) -> dict[str, NDArray[An
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as file:  # np.load leaks its own handle when the zip is bad
             return load_npz(file)
+    head = source.read(4)
+    source.seek(0)
+    if head != b"PK\x03\x04":  # np.load would take anything else for a .npy or a pickle
+        found = {b"": "an empty file", b"\x93NUM": "a single .npy array"}.get(head, "not a zip file")
+        raise ValueError(f"not a readable .npz archive ({found})")
     try:
         with np.load(source, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive (a single .npy array?)")
-            return {name: archive[name] for name in archive.files}
+            arrays = {}
+            for name in archive.files:
+                try:
+                    arrays[name] = archive[name]
+                except ValueError as error:
+                    if "pickle" not in str(error):
+                        raise
+                    raise ValueError(
+                        f"{name} holds pickled Python objects, which are never loaded (unpickling can "
+                        "run code): a weights file holds plain arrays only"
+                    ) from None
+            return arrays
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ValueError(f"not a readable .npz archive ({error})") from None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from stages import common
 from stages import config as C
 from stages import download as download_stage
 from stages import evaluate as evaluate_stage
@@ -29,6 +31,21 @@ Processed = Annotated[
     Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.", file_okay=False)
 ]
 Weights = Annotated[Path, typer.Option(help="Trained weights (.npz of arrays).", dir_okay=False)]
+
+
+@app.callback()
+def options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help=f"On an error, show the traceback, not just its one line (or set {common.DEBUG}=1, "
+            "e.g. for dvc repro).",
+        ),
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[common.DEBUG] = "1"
 
 
 @app.command()
@@ -67,12 +84,15 @@ def train(
     processed: Processed = preprocess_stage.PROCESSED,
     weights: Weights = train_stage.WEIGHTS,
     history: Annotated[
-        Path, typer.Option(help="Per-iteration loss and accuracy (CSV, a DVC plot).", dir_okay=False)
+        Path,
+        typer.Option(help="Per-epoch train and dev loss and accuracy (CSV, a DVC plot).", dir_okay=False),
     ] = train_stage.HISTORY,
 ) -> None:
-    """Train the seed network (784 -> train.hidden ReLU -> 10 softmax) by full-batch gradient descent.
+    """Train the model train.layers describes (the seed network by default) and write its weights.
 
-    Learning rate train.alpha, train.iterations steps, initial weights from train.seed.
+    Optimizer train.optimizer at learning rate train.alpha for train.epochs passes in batches of
+    train.batch_size (0: the full batch, the seed's gradient descent); initial weights, shuffling
+    and augmentation from train.seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
     train_stage.run(C.load(C.Train, params), processed, weights, history)
 
@@ -96,7 +116,7 @@ def evaluate(
 ) -> None:
     """Score the weights: accuracy, log loss, macro F1, and each digit's precision and recall, on
     train and dev (and, on the offline sample, on its held-back test labels)."""
-    evaluate_stage.run(C.load(C.Train, params).full_data, processed, weights, metrics, confusion, mistakes)
+    evaluate_stage.run(C.load(C.Train, params), processed, weights, metrics, confusion, mistakes, params)
 
 
 @app.command()
@@ -130,7 +150,9 @@ def submit(
     if check is not None:
         submit_stage.check(check, processed)
     else:
-        submit_stage.run(C.load(C.Submit, params), processed, weights, out, record, params)
+        submit_stage.run(
+            C.load(C.Submit, params), processed, weights, out, record, params, C.load(C.Train, params).layers
+        )
 
 
 @app.command()

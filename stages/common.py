@@ -21,8 +21,15 @@ class Failure(Exception):
     """A problem the user can fix: reported as one line on stderr, exit code 1, no traceback."""
 
 
+DEBUG = "DIGITS_DEBUG"  # set (to anything but 0) by `digits --debug`, or by hand for `dvc repro`
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG, "") not in ("", "0")
+
+
 def fail_cleanly(command: F) -> F:
-    """Turn Failure (and core's ValueError/TypeError) into one line and a non-zero exit.
+    """Turn Failure into one line on stderr and exit code 1; with debugging() on, into its traceback.
 
     Anything else is a bug in this project and keeps its traceback.
     """
@@ -32,6 +39,8 @@ def fail_cleanly(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except Failure as error:
+            if debugging():
+                raise
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(code=1) from None
 

@@ -21,6 +21,7 @@ from stages.common import Failure
 
 PARAMS = Path("params.yaml")
 SECTIONS = ("download", "preprocess", "train", "submit")
+PRESETS = "conf/preset"  # beside params.yaml: the presets dvc exp run composes it from
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ def load(section: type[S], path: Path = PARAMS) -> S:
     unknown = sorted(set(document) - set(SECTIONS))
     if unknown:
         raise Failure(f"{path}: unknown section '{unknown[0]}' (expected {', '.join(SECTIONS)})")
-    values = document.get(name)
+    if name not in document:
+        raise Failure(f"{path}: missing section '{name}' (see conf/config.yaml for its keys)")
+    values = document[name]
     if not isinstance(values, dict):
         raise Failure(f"{path}: '{name}' must be a mapping of its keys, found {_kind(values)}")
     fields = {field.name: field.type for field in dataclasses.fields(section)}
@@ -142,6 +145,13 @@ def _check_values(path: Path, config: Any) -> None:
         raise bad("dev_rows", f"must be at least 1, found {config.dev_rows}")
     if isinstance(config, Train):
         _check_train(config, bad)
+        presets = sorted(file.stem for file in (path.parent / PRESETS).glob("*.yaml"))
+        if presets and config.preset not in presets:
+            raise bad(
+                "preset",
+                f"must name a preset in {PRESETS}/ ({', '.join(presets)}), found {config.preset!r}: "
+                "switch presets with 'dvc exp run -S preset=NAME'",
+            )
     if isinstance(config, Submit) and config.wait < 0:
         raise bad("wait", f"must be 0 (do not wait) or more seconds, found {config.wait}")
     for field in dataclasses.fields(config):

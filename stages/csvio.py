@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import re
 from pathlib import Path
 from typing import IO, Any
@@ -81,9 +82,20 @@ def _raise_first_non_integer(path: Path, frame: pd.DataFrame, column: str, shown
     text = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False, skip_blank_lines=False)
     for row, value in enumerate(text[column]):
         if not _INTEGER.fullmatch(value):
+            line = row + 2
+            if value.strip() == "":  # pandas pads a short row with empty cells: say it is short
+                fields = _fields_on_line(path, line)
+                if fields != len(frame.columns):
+                    raise Failure(f"{shown}: line {line}: {fields} fields, expected {len(frame.columns)}")
             found = "an empty cell" if value.strip() == "" else repr(value)
-            raise Failure(f"{shown}: line {row + 2}, column {column}: found {found}, expected an integer")
+            raise Failure(f"{shown}: line {line}, column {column}: found {found}, expected an integer")
     raise Failure(f"{shown}: column {column}: expected integers")  # pragma: no cover
+
+
+def _fields_on_line(path: Path, line: int) -> int:
+    with _open_text(path) as file:
+        text = next(itertools.islice(file, line - 1, None), "")
+    return len(text.rstrip("\r\n").split(","))
 
 
 def _check_range(values: NDArray[np.int64], low: int, high: int, names: list[str], shown: str) -> None:

@@ -57,7 +57,7 @@ def run(config: Download, out: Path = RAW) -> None:
             path = Path(source).expanduser()
             if path.is_dir():
                 info = _from_folder(path, folder)
-            elif path.is_file() and zipfile.is_zipfile(path):
+            elif path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
                 info = _from_zip(path, folder, shown=str(path))
             elif path.exists():
                 raise Failure(f"download.source: {path} is neither a zip archive nor a folder")

@@ -21,6 +21,7 @@ from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_c
 from core.metrics import confusion as confusion_counts
 from stages import imageio
 from stages.common import say, warn, write_bytes, write_text
+from stages.config import PARAMS, Train
 from stages.download import SAMPLE_WARNING
 from stages.preprocess import PROCESSED, load_split
 from stages.train import WEIGHTS, load_weights
@@ -32,15 +33,18 @@ SHOWN = 32  # mistakes in the picture
 
 
 def run(
-    full_data: bool = False,
+    config: Train,
     processed: Path = PROCESSED,
     weights: Path = WEIGHTS,
     metrics: Path = METRICS,
     confusion: Path = CONFUSION,
     mistakes: Path = MISTAKES,
+    params_file: Path = PARAMS,
 ) -> None:
-    """Score the weights; with full_data (the dev rows were trained on) there is no dev score."""
-    net, params = load_weights(weights)
+    """Score the weights of config's model; with config.full_data (the dev rows were trained on)
+    there is no dev score."""
+    full_data = config.full_data
+    net, params = load_weights(weights, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)

@@ -36,8 +36,11 @@ def run(
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
     params: Path = PARAMS,
+    layers: list[str] | None = None,
 ) -> None:
-    net, weights_params = load_weights(weights)
+    """Write the submission of the weights (which must be of the model layers describes, when
+    given), then upload it if config says so."""
+    net, weights_params = load_weights(weights, layers, params)
     pixels, _, data = load_split(processed, "test")
     if config.upload and data == "offline-sample":
         raise Failure(

@@ -16,7 +16,7 @@ from core.optimizers import Optimizer
 from core.serialization import load_npz, npz_bytes
 from core.train import Epoch, Schedule, fit
 from stages.common import Failure, say, warn, write_bytes, write_text
-from stages.config import Train
+from stages.config import PARAMS, Train
 from stages.download import SAMPLE_WARNING
 from stages.preprocess import PROCESSED, load_split
 
@@ -113,10 +113,20 @@ class Progress:
         )
 
 
-def load_weights(path: Path = WEIGHTS) -> tuple[M.Sequential, Params]:
+def load_weights(
+    path: Path = WEIGHTS, layers: list[str] | None = None, params: Path = PARAMS
+) -> tuple[M.Sequential, Params]:
+    """The model and parameters a weights file holds; with layers (train.layers from params), the
+    model must be that one, so that no stage scores or submits weights params did not make."""
     if not path.is_file():
         raise Failure(f"{path}: no such file: run 'digits train' (or 'dvc repro') first")
     try:
-        return M.from_arrays(load_npz(path))
+        net, arrays = M.from_arrays(load_npz(path))
     except ValueError as error:
         raise Failure(f"{path}: {error}") from None
+    if layers is not None and list(net.spec) != list(layers):
+        raise Failure(
+            f"{path}: holds the model [{', '.join(net.spec)}], but 'train.layers' in {params} is "
+            f"[{', '.join(layers)}]: run 'digits train' (or 'dvc repro') to train it"
+        )
+    return net, arrays

@@ -1,0 +1,334 @@
+"""The catalogue of bad inputs (issue 5), one test per case.
+
+Each case breaks one input of a project that has run every stage, then runs the `digits` command
+that reads it. It must exit 1 with one line on stderr, `error: <file>: ...`, naming the row, column
+or key, with no traceback, and leave every file under data/ as it was. (Bad submissions are
+test_cli.py's `submit --check` cases, bad images test_predict.py's.)
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from core.serialization import npz_bytes
+from stages import csvio
+from stages.cli import app
+from tests.conftest import write_competition_csvs, write_params
+
+STAGES = ("download", "preprocess", "train", "evaluate", "submit")
+HEADER = ",".join(csvio.TRAIN_HEADER)
+
+
+def _row(label: object = 3, fill: object = 0, columns: int = 784) -> str:
+    return ",".join([str(label)] + [str(fill)] * columns)
+
+
+def _set_cell(text: str, line: int, column: int, value: str) -> str:
+    """text with the cell at line (1-based, the header is 1) and column (0-based) replaced."""
+    lines = text.splitlines()
+    cells = lines[line - 1].split(",")
+    cells[column] = value
+    lines[line - 1] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def ran(project: Path) -> Path:
+    for stage in STAGES:
+        result = CliRunner().invoke(app, [stage])
+        assert result.exit_code == 0, (stage, result.output)
+    return project
+
+
+def _snapshot(project: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in sorted((project / "data").rglob("*"))
+        if p.is_file()
+    }
+
+
+def _fails(project: Path, stage: str, file: Path | str, message: str) -> None:
+    """`digits stage` fails in one line naming file and containing message, and writes nothing."""
+    before = _snapshot(project)
+    result = CliRunner().invoke(app, [stage])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {file}: "), lines[0]
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert _snapshot(project) == before
+    assert not list(project.rglob("*.tmp")), "a temp file was left behind"
+
+
+# ---- CSVs, read by download from a folder or a zip --------------------------------------------
+
+TRAIN_CASES = {
+    "empty file": ("", "empty file, expected the header line label,pixel0,..."),
+    "header only": (f"{HEADER}\n", "no data rows after the header"),
+    "wrong header": (
+        HEADER.replace("pixel7,", "pixelX,") + "\n" + _row() + "\n",
+        "line 1, column 9: header says 'pixelX', expected 'pixel7'",
+    ),
+    "missing header": (f"{_row()}\n{_row()}\n", "line 1, column 1: header says '3', expected 'label'"),
+    "missing column": (
+        ",".join(csvio.TRAIN_HEADER[:-1]) + "\n" + _row(columns=783) + "\n",
+        "line 1: header has 784 columns, expected 785 (label,pixel0,...,pixel783)",
+    ),
+    "extra column": (
+        f"{HEADER},pixel784\n{_row(columns=785)}\n",
+        "line 1: header has 786 columns, expected 785 (label,pixel0,...,pixel783)",
+    ),
+    "ragged row": (f"{HEADER}\n{_row()}\n{_row(columns=783)}\n", "line 3: 784 fields, expected 785"),
+    "non-integer": (
+        _set_cell(f"{HEADER}\n{_row()}\n", 2, 5, "0.5"),
+        "line 2, column pixel4: found '0.5', expected an integer",
+    ),
+    "NaN": (
+        _set_cell(f"{HEADER}\n{_row()}\n", 2, 5, "NaN"),
+        "line 2, column pixel4: found 'NaN', expected an integer",
+    ),
+    "empty cell": (
+        _set_cell(f"{HEADER}\n{_row()}\n", 2, 5, ""),
+        "line 2, column pixel4: found an empty cell",
+    ),
+    "pixel above 255": (
+        _set_cell(f"{HEADER}\n{_row()}\n{_row()}\n", 3, 784, "256"),
+        "line 3, column pixel783: found 256, expected 0..255",
+    ),
+    "negative pixel": (
+        _set_cell(f"{HEADER}\n{_row()}\n", 2, 1, "-1"),
+        "line 2, column pixel0: found -1, expected 0..255",
+    ),
+    "label 10": (f"{HEADER}\n{_row(label=10)}\n", "line 2, column label: found 10, expected 0..9"),
+    "not CSV at all": ("\x89PNG\r\n\x1a\n\x00\x00", "line 1: header has 1 column, expected 785"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CASES))
+def test_a_bad_train_csv(ran, tmp_path, case):
+    text, message = TRAIN_CASES[case]
+    source = write_competition_csvs(tmp_path / "bad")
+    (source / "train.csv").write_text(text)
+    write_params(ran, str(source))
+    _fails(ran, "download", source / "train.csv", message)
+
+
+def test_a_test_csv_with_labels(ran, tmp_path):
+    source = write_competition_csvs(tmp_path / "bad")
+    (source / "test.csv").write_text(f"{HEADER}\n{_row()}\n")
+    write_params(ran, str(source))
+    _fails(
+        ran,
+        "download",
+        source / "test.csv",
+        "line 1: header has 785 columns, expected 784 (pixel0,pixel1,...,pixel783)",
+    )
+
+
+def test_a_truncated_gzip(ran, tmp_path):
+    source = write_competition_csvs(tmp_path / "bad")
+    train = source / "train.csv"
+    (source / "train.csv.gz").write_bytes(gzip.compress(train.read_bytes())[:-100])
+    train.unlink()
+    write_params(ran, str(source))
+    _fails(ran, "download", source / "train.csv.gz", "cannot read")
+
+
+def _zip(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _competition_like_zip(tmp_path: Path) -> dict[str, bytes]:
+    source = write_competition_csvs(tmp_path / "files")
+    return {
+        "train.csv": (source / "train.csv").read_bytes(),
+        "test.csv": (source / "test.csv").read_bytes(),
+        "sample_submission.csv": b"ImageId,Label\n1,0\n",
+    }
+
+
+def test_a_truncated_zip(ran, tmp_path):
+    path = _zip(tmp_path / "digit-recognizer.zip", _competition_like_zip(tmp_path))
+    path.write_bytes(path.read_bytes()[:-200])
+    write_params(ran, str(path))
+    _fails(ran, "download", path, "damaged zip archive")
+
+
+def test_a_zip_without_train_csv(ran, tmp_path):
+    files = _competition_like_zip(tmp_path)
+    del files["train.csv"]
+    path = _zip(tmp_path / "digit-recognizer.zip", files)
+    write_params(ran, str(path))
+    _fails(ran, "download", path, "has no train.csv (it holds sample_submission.csv, test.csv)")
+
+
+def test_a_competition_file_whose_sha256_does_not_match(ran, tmp_path):
+    path = _zip(tmp_path / "digit-recognizer.zip", _competition_like_zip(tmp_path))
+    write_params(ran, str(path))
+    _fails(ran, "download", path, "train.csv has SHA-256")
+
+
+# ---- params.yaml, read by the stage that uses the key -----------------------------------------
+
+
+def _edit(project: Path, old: str, new: str) -> None:
+    path = project / "params.yaml"
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+PARAMS_CASES = {
+    "unknown key": (
+        "  seed: 0\nsubmit",
+        "  seed: 0\n  nesterov: true\nsubmit",
+        "train",
+        "unknown key 'train.nesterov'",
+    ),
+    "missing key": ("  zoom: 0.0\n", "", "train", "missing key 'train.zoom'"),
+    "wrong type": (
+        "epochs: 30",
+        "epochs: '30'",
+        "train",
+        "'train.epochs' must be an integer, found '30' (str)",
+    ),
+    "alpha 0": (
+        "alpha: 0.5",
+        "alpha: 0",
+        "train",
+        "'train.alpha' must be a finite number above 0, found 0.0",
+    ),
+    "alpha below 0": ("alpha: 0.5", "alpha: -0.1", "train", "'train.alpha' must be a finite number above 0"),
+    "alpha infinite": (
+        "alpha: 0.5",
+        "alpha: .inf",
+        "train",
+        "'train.alpha' must be a finite number above 0, found inf",
+    ),
+    "alpha NaN": (
+        "alpha: 0.5",
+        "alpha: .nan",
+        "train",
+        "'train.alpha' must be a finite number above 0, found nan",
+    ),
+    "layer of size 0": (
+        "[dense 10, relu, dense 10]",
+        "[dense 0, relu, dense 10]",
+        "train",
+        "'train.layers' does not describe a model: layer 'dense 0'",
+    ),
+    "dev set larger than the data": (
+        "dev_rows: 20",
+        "dev_rows: 5000",
+        "preprocess",
+        "'preprocess.dev_rows' is 5000, but data/raw/train.csv has only 120 rows",
+    ),
+    "unknown optimizer": (
+        "optimizer: gd",
+        "optimizer: rmsprop",
+        "train",
+        "'train.optimizer' must be one of gd, momentum, adam, found 'rmsprop'",
+    ),
+    "not YAML": ("alpha: 0.5", "alpha: [0.5", "train", "not valid YAML"),
+    "missing section": ("submit:\n  upload: false\n  wait: 0\n", "", "submit", "missing section 'submit'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARAMS_CASES))
+def test_bad_params(ran, case):
+    old, new, stage, message = PARAMS_CASES[case]
+    _edit(ran, old, new)
+    _fails(ran, stage, "params.yaml", message)
+
+
+def test_an_unknown_preset(ran):
+    presets = ran / "conf/preset"
+    presets.mkdir(parents=True)
+    for name in ("seed", "mlp", "cnn"):
+        (presets / f"{name}.yaml").write_text("# train: ...\n")
+    _edit(ran, "preset: seed", "preset: resnet")
+    _fails(
+        ran,
+        "train",
+        "params.yaml",
+        "'train.preset' must name a preset in conf/preset/ (cnn, mlp, seed), found 'resnet'",
+    )
+
+
+# ---- weights, read by evaluate and submit -----------------------------------------------------
+
+WEIGHTS = Path("data/model/weights.npz")
+
+
+def _pickled() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, W1=np.array([{"not": "an array"}], dtype=object))
+    return buffer.getvalue()
+
+
+WEIGHTS_CASES = {
+    "missing": (None, "no such file: run 'digits train' (or 'dvc repro') first"),
+    "truncated": ("truncated", "not a readable .npz archive"),
+    "pickled object": (_pickled(), "W1 holds pickled Python objects, which are never loaded"),
+    "not npz": (b"W1,b1\n1,2\n", "not a readable .npz archive"),
+    "wrong shape": (
+        npz_bytes(
+            {
+                "W1": np.zeros((10, 783), np.float32),
+                "b1": np.zeros((10, 1), np.float32),
+                "W2": np.zeros((10, 10), np.float32),
+                "b2": np.zeros((10, 1), np.float32),
+            }
+        ),
+        "W1 has shape (10, 783), expected (10, 784)",
+    ),
+    "wrong dtype": (
+        npz_bytes(
+            {
+                "W1": np.zeros((10, 784)),
+                "b1": np.zeros((10, 1)),
+                "W2": np.zeros((10, 10)),
+                "b2": np.zeros((10, 1)),
+            }
+        ),
+        "W1 has dtype float64, expected float32",
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+@pytest.mark.parametrize("case", sorted(WEIGHTS_CASES))
+def test_bad_weights(ran, case, stage):
+    content, message = WEIGHTS_CASES[case]
+    weights = ran / WEIGHTS
+    if content is None:
+        weights.unlink()
+    elif content == "truncated":
+        weights.write_bytes(weights.read_bytes()[:300])
+    else:
+        weights.write_bytes(content)
+    _fails(ran, stage, WEIGHTS, message)
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+def test_weights_of_another_model_than_params_describe(ran, stage):
+    _edit(ran, "[dense 10, relu, dense 10]", "[dense 32, relu, dense 10]")
+    _fails(
+        ran,
+        stage,
+        WEIGHTS,
+        "holds the model [dense 10, relu, dense 10], but 'train.layers' in params.yaml is "
+        "[dense 32, relu, dense 10]: run 'digits train' (or 'dvc repro') to train it",
+    )
