@@ -94,7 +94,7 @@ def train(
     train.batch_size (0: the full batch, the seed's gradient descent); initial weights, shuffling
     and augmentation from train.seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
-    train_stage.run(C.load(C.Train, params), processed, weights, history)
+    train_stage.run(C.load(C.Train, params), processed, weights, history, params)
 
 
 @app.command()

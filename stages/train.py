@@ -25,7 +25,13 @@ HISTORY = Path("data/plots/train_history.csv")
 LINES = 50  # at most this many progress lines when the output is not a terminal
 
 
-def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, history: Path = HISTORY) -> None:
+def run(
+    config: Train,
+    processed: Path = PROCESSED,
+    weights: Path = WEIGHTS,
+    history: Path = HISTORY,
+    params_file: Path = PARAMS,
+) -> None:
     X_u8, y, data = load_split(processed, "train")
     Xd_u8, yd, _ = load_split(processed, "dev")
     assert y is not None and yd is not None
@@ -62,10 +68,11 @@ def run(config: Train, processed: Path = PROCESSED, weights: Path = WEIGHTS, his
         )
     except FloatingPointError as error:
         raise Failure(
-            f"training diverged: {error}; lower train.alpha (now {config.alpha}) in params.yaml"
+            f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
+            f"lower it, e.g. to {config.alpha / 10:g}"
         ) from None
     except ValueError as error:
-        raise Failure(f"params.yaml: train: {error}") from None
+        raise Failure(f"{params_file}: train: {error}") from None
     write_bytes(weights, npz_bytes(M.to_arrays(net, kept)))
     rows = ["epoch,train_loss,train_accuracy,dev_loss,dev_accuracy"] + [
         f"{e.epoch},{e.train_loss:.6f},{e.train_accuracy:.6f},{e.dev_loss:.6f},{e.dev_accuracy:.6f}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -17,13 +18,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from core.serialization import npz_bytes
+from core.serialization import load_npz, npz_bytes
 from stages import csvio
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
 
 STAGES = ("download", "preprocess", "train", "evaluate", "submit")
 HEADER = ",".join(csvio.TRAIN_HEADER)
+WEIGHTS = Path("data/model/weights.npz")
 
 
 def _row(label: object = 3, fill: object = 0, columns: int = 784) -> str:
@@ -267,9 +269,19 @@ def test_an_unknown_preset(ran):
     )
 
 
-# ---- weights, read by evaluate and submit -----------------------------------------------------
+def test_a_learning_rate_that_diverges(ran):
+    """alpha 50 blows up: train stops, naming the iteration and the loss, and writes no weights, so
+    the previous weights, metrics and submission stay and none of them holds a NaN."""
+    _edit(ran, "alpha: 0.5", "alpha: 50")
+    _fails(ran, "train", "params.yaml", "'train.alpha' 50.0 makes training diverge (loss ")
+    result = CliRunner().invoke(app, ["train"])
+    assert re.search(r"\(loss [0-9.e+]+ at iteration \d+\): lower it, e\.g\. to 5$", result.stderr.strip())
+    assert all(
+        np.isfinite(array).all() for array in load_npz(ran / WEIGHTS).values() if array.dtype.kind == "f"
+    )
 
-WEIGHTS = Path("data/model/weights.npz")
+
+# ---- weights, read by evaluate and submit -----------------------------------------------------
 
 
 def _pickled() -> bytes:

@@ -245,17 +245,6 @@ def test_train_params_are_checked(project, key, value, message):
     assert f"params.yaml: {message}" in result.output
 
 
-def test_training_that_diverges_stops_with_advice(project):
-    digits("download")
-    digits("preprocess")
-    text = (project / "params.yaml").read_text().replace("alpha: 0.5", "alpha: 5000")
-    (project / "params.yaml").write_text(text)
-    result = digits("train")
-    assert result.exit_code == 1
-    assert "training diverged: loss" in result.output and "lower train.alpha (now 5000.0)" in result.output
-    assert not (project / "data/model/weights.npz").exists()
-
-
 def test_missing_weights_say_what_to_run(project):
     result = digits("evaluate")
     assert result.exit_code == 1
