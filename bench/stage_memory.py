@@ -1,0 +1,79 @@
+"""Peak memory (maximum resident set size) of every stage on the competition's data.
+
+Runs download -> preprocess -> train -> evaluate -> submit as `digits <stage>` in a scratch folder,
+each in its own process, with params.yaml composed from conf/ and a preset, and reads each
+process's peak RSS from the kernel (wait4's rusage, what `/usr/bin/time -v` reports).
+
+    python bench/stage_memory.py [--preset seed] [--epochs N] [--data ../shared/.../digit-recognizer.zip]
+
+--epochs shortens training (the peak is reached in the first epoch; later epochs reuse the same
+buffers), so the cnn's figures do not take its full 18 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("download", "preprocess", "train", "evaluate", "submit")
+LIMIT_MB = 1536  # issue 5: every stage within 1.5 GB
+
+
+def compose(preset: str, source: str, epochs: int | None) -> dict[str, object]:
+    """params.yaml as `dvc exp run -S preset=...` composes it from conf/."""
+    config = yaml.safe_load((ROOT / "conf/config.yaml").read_text())
+    chosen = yaml.safe_load((ROOT / f"conf/preset/{preset}.yaml").read_text())
+    params = {key: value for key, value in config.items() if key != "defaults"} | chosen
+    params["download"] = {"source": source}
+    if epochs is not None:
+        params["train"]["epochs"] = epochs
+    return params
+
+
+def peak_mb(command: list[str], cwd: Path) -> tuple[float, float]:
+    """(peak RSS in MB, seconds) of one command, which must succeed."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{error}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - started  # ru_maxrss is in KB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="seed", choices=["seed", "mlp", "cnn"])
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--data", default=str(ROOT.parent / "shared/data/digit-recognizer/digit-recognizer.zip")
+    )
+    args = parser.parse_args()
+    digits = str(Path(sys.executable).with_name("digits"))
+    with tempfile.TemporaryDirectory(prefix="digits-memory-") as scratch:
+        folder = Path(scratch)
+        params = compose(args.preset, str(Path(args.data).resolve()), args.epochs)
+        (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        epochs = params["train"]["epochs"]  # type: ignore[index]
+        print(f"preset {args.preset}, {epochs} epochs, data {args.data}")
+        print(f"{'stage':<12}{'peak RSS (MB)':>14}{'seconds':>10}")
+        worst = 0.0
+        for stage in STAGES:
+            peak, seconds = peak_mb([digits, stage], folder)
+            worst = max(worst, peak)
+            print(f"{stage:<12}{peak:>14,.0f}{seconds:>10.1f}")
+        verdict = "within" if worst <= LIMIT_MB else "OVER"
+        print(f"largest {worst:,.0f} MB: {verdict} the {LIMIT_MB:,} MB limit")
+
+
+if __name__ == "__main__":
+    main()
