@@ -31,24 +31,46 @@ def _fit(net, params, X, y, schedule, optimizer=None, augment=None, dev=None, **
     )
 
 
-def test_packed_chunks_give_the_whole_batch_gradient():
+@pytest.mark.parametrize(
+    ("layers", "dtype"),
+    [
+        (["dense 10", "relu", "dense 10"], np.float32),  # the seed network's own equations
+        (["dense 10", "relu", "dense 10"], np.float64),
+        (["dense 12", "relu", "dense 8", "relu", "dense 10"], np.float32),  # layer by layer
+    ],
+)
+def test_packed_chunks_give_the_whole_batch_gradient(layers, dtype):
     X, y = _data()
     X[:, 300:400] = 0  # blank columns, as MNIST's borders are
-    X[y == 3, 500:600] = 0  # and columns blank in one class only
-    net = M.seed_network()
-    params = M.init(net, np.random.default_rng(0))
+    image = X.reshape(-1, 28, 28)
+    image[y == 3, :, 20:] = 0  # and columns blank in one class only: their ink box ends sooner
+    X = X.astype(dtype)
+    net = M.build(layers, "uniform")
+    params = {k: v.astype(dtype) for k, v in M.init(net, np.random.default_rng(0)).items()}
     Z, caches = M.forward(net, params, X)
     loss_one, dZ = softmax_cross_entropy(Z, y)
     grads_one, right_one = M.backward(net, params, caches, dZ), int(np.sum(Z.argmax(axis=1) == y))
-    chunks = pack(X, y, chunk_rows=7)
-    assert all(not set(range(300, 400)) & set(c.columns) for c in chunks)
-    assert any(len(c.columns) < 684 for c in chunks)  # some chunk is all 3s and drops more
-    assert sum(len(c.y) for c in chunks) == len(y)
-    loss_many, grads_many, right_many = loss_and_gradient(net, params, chunks)
-    assert loss_many == pytest.approx(loss_one, rel=1e-6)
+    packed = pack(X, y, chunk_rows=7)
+    assert all(not set(range(300, 400)) & set(c.columns) for c in packed.chunks)
+    assert min(len(c.columns) for c in packed.chunks) < 684 - 150  # a chunk of 3s drops more
+    assert [c.start for c in packed.chunks] == list(range(0, len(y), 7))
+    assert sorted(packed.y.tolist()) == sorted(y.tolist())
+    loss_many, grads_many, right_many = loss_and_gradient(net, params, packed)
+    assert loss_many == pytest.approx(loss_one, rel=1e-12 if dtype == np.float64 else 1e-6)
     assert right_many == right_one
     for key in grads_one:
-        np.testing.assert_allclose(grads_many[key], grads_one[key], rtol=1e-4, atol=1e-7, err_msg=key)
+        assert grads_many[key].dtype == dtype and grads_many[key].shape == params[key].shape
+        tolerance = {"rtol": 1e-10, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-7}
+        np.testing.assert_allclose(grads_many[key], grads_one[key], **tolerance, err_msg=key)
+
+
+def test_ties_count_as_argmax_counts_them():
+    """With all weights zero every logit ties: argmax says class 0, so only the 0s are right."""
+    X, y = _data(m=100)
+    net = M.seed_network()
+    params = {k: np.zeros_like(v) for k, v in M.init(net, np.random.default_rng(0)).items()}
+    _, _, right = loss_and_gradient(net, params, pack(X, y, chunk_rows=16))
+    assert right == int(np.sum(y == 0)) > 0
 
 
 def test_one_full_batch_step_is_w_minus_alpha_dw():
@@ -156,3 +178,20 @@ def test_mini_batch_divergence_names_the_epoch_or_batch():
         np.errstate(all="ignore"),
     ):
         _fit(net, params, X * 1e3, y, Schedule(epochs=20, batch_size=50, alpha=1e4), Optimizer("gd"))
+
+
+def test_the_packed_seed_step_passes_the_gradient_check():
+    """Central differences in float64 on the loss the packed step reports, against its gradient."""
+    from tests.gradcheck import numerical_gradient, relative_error
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 10, 12)
+    X = rng.random((12, 784)) * (rng.random((12, 784)) < 0.2)  # sparse, as pixels are
+    net = M.build(["dense 4", "relu", "dense 10"], "uniform")
+    params = {k: v.astype(np.float64) for k, v in M.init(net, rng).items()}
+    packed = pack(X, y, chunk_rows=5)
+    _, grads, _ = loss_and_gradient(net, params, packed)
+    numeric = numerical_gradient(lambda p: loss_and_gradient(net, p, packed)[0], params)
+    assert relative_error(grads, numeric) < 1e-6
+    broken = {**grads, "W1": grads["W1"] * 1.01}  # negative control: a 1% error must show
+    assert relative_error(broken, numeric) > 1e-4
