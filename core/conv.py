@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from core import parallel
-from core.layers import Array, Mode, Params, Shape, he_normal
+from core.layers import Array, Mode, Params, Shape, column_sums, he_normal
 
 
 def windows(X: Array, size: int) -> Array:
@@ -81,7 +81,7 @@ class Conv2D:
         dZ2 = dZ.reshape(-1, self.filters)  # (N·Ho·Wo, F)
         grads = {
             "W": (dZ2.T @ cols).reshape(params["W"].shape),  # (F, N·Ho·Wo) @ (N·Ho·Wo, k·k·C)
-            "b": dZ2.sum(axis=0)[:, np.newaxis],
+            "b": column_sums(dZ2)[:, np.newaxis],
         }
         if not need_dX:
             return None, grads
@@ -137,18 +137,22 @@ class MaxPool2D:
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
         X, Y = cache
         s = self.size
-        dX = np.empty_like(X)  # the s·s views below cover all of it
+        dX = np.empty_like(X)  # the s·s views in _route_first cover all of it
 
         def route(rows: slice) -> None:
-            x, y, dy, dx = X[rows], Y[rows], dY[rows], dX[rows]
-            unclaimed = np.ones(y.shape, bool)  # windows whose maximum has no gradient yet
-            first = np.empty(y.shape, bool)
-            for i in range(s):
-                for j in range(s):
-                    np.equal(x[:, i::s, j::s, :], y, out=first)
-                    first &= unclaimed
-                    np.multiply(dy, first, out=dx[:, i::s, j::s, :])  # 3x faster than copyto(where=)
-                    unclaimed ^= first  # first is within unclaimed: this removes it
+            _route_first(X[rows], Y[rows], dY[rows], dX[rows], s)
 
         parallel.by_rows(route, len(X), X.nbytes)
         return dX, {}
+
+
+def _route_first(x: Array, y: Array, dy: Array, dx: Array, s: int) -> None:
+    """dx gets dy at the first maximum of each window of x (in row-major order within the window)."""
+    unclaimed = np.ones(y.shape, bool)  # windows whose maximum has no gradient yet
+    first = np.empty(y.shape, bool)
+    for i in range(s):
+        for j in range(s):
+            np.equal(x[:, i::s, j::s, :], y, out=first)
+            first &= unclaimed
+            np.multiply(dy, first, out=dx[:, i::s, j::s, :])  # 3x faster than copyto(where=)
+            unclaimed ^= first  # first is within unclaimed: this removes it

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.conv import Conv2D, MaxPool2D
+from core.conv import Conv2D, MaxPool2D, _route_first
 from core.layers import BatchNorm, Dense, Dropout, Flatten, Mode, ReLU
 from tests.gradcheck import numerical_gradient, relative_error
 
@@ -113,6 +113,24 @@ def test_maxpool_by_hand_sends_the_gradient_to_the_first_maximum():
     np.testing.assert_array_equal(Y.ravel(), [5, 2])
     dX, _ = MaxPool2D(2).backward({}, cache, np.array([10, 20], np.float32).reshape(1, 1, 2, 1), True)
     np.testing.assert_array_equal(dX.reshape(2, 4), [[0, 10, 20, 0], [0, 0, 0, 0]])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_maxpool_gradient_goes_to_the_first_maximum_of_every_window(ties):
+    """A batch big enough to be split across cores gives what the routine gives on it whole."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 12, 12, 8)).astype(np.float32)
+    if ties:
+        X[7, 2:4, 4:6, 1] = 3.0  # one window all equal
+        X[250, 0, 1, :] = X[250, 1, 0, :] = 9.0  # two maxima in the first window of every channel
+    layer = MaxPool2D(2)
+    Y, cache = layer.forward({}, X, Mode())
+    dY = rng.standard_normal(Y.shape).astype(np.float32)
+    dX, _ = layer.backward({}, cache, dY, True)
+    expected = np.zeros_like(X)
+    _route_first(X, Y, dY, expected, 2)
+    np.testing.assert_array_equal(dX, expected)
+    assert np.count_nonzero(dX) == np.count_nonzero(dY)  # one place per window
 
 
 def test_dropout_is_identity_for_inference_and_keeps_the_mean_in_training():
