@@ -5,7 +5,7 @@ Both train the preset's layers on the same mini-batches of real digits (random p
 a fixed number of steps: forward, loss, backward, update. Augmentation is left out of both (it is
 input preparation, not the model). Repeats alternate between the two; medians are printed.
 
-    python bench/train_speed.py [--presets mlp cnn] [--steps 60] [--repeats 3] [--layers]
+    python bench/train_speed.py [--presets mlp cnn] [--steps N] [--repeats 3] [--layers]
 
 --layers also prints, for this project, each layer's forward and backward milliseconds per batch
 (medians over the steps): where the time goes.
@@ -32,6 +32,12 @@ from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
+# Steps per run: a few seconds each. After its last call, each library's idle threads (NumPy's
+# OpenBLAS, PyTorch's OpenMP) keep spinning on the cores for a while (~0.1-0.2 s); a run of a
+# fraction of a second that starts right after the other library's would share the cores with
+# them. So runs are long enough, and each starts after a pause.
+STEPS = {"mlp": 600, "cnn": 60}
+SETTLE = 1.0  # seconds of pause before each timed run
 
 
 def preset(name: str) -> dict:
@@ -149,7 +155,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--presets", nargs="+", default=["mlp", "cnn"])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=None, help="per run (default: mlp 600, cnn 60)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layers", action="store_true", help="time each layer of this project")
     args = parser.parse_args()
@@ -161,26 +167,28 @@ def main() -> None:
     torch.set_num_threads(threads)
     source = "competition" if SHARED.exists() else "random"
     print(
-        f"numpy {np.__version__}, torch {torch.__version__}, {threads} threads, {args.steps} steps, "
+        f"numpy {np.__version__}, torch {torch.__version__}, {threads} threads, "
         f"{args.repeats} repeats, data: {source}"
     )
     for name in args.presets:
         config = preset(name)
-        X, y = data(config["batch_size"] * min(args.steps, 50))
+        steps = args.steps or STEPS.get(name, 60)
+        X, y = data(config["batch_size"] * min(steps, 50))
         ours(config, X, y, 3)  # warm up both
         pytorch(config, X, y, 3)
         rates: dict[str, list[float]] = {"project": [], "pytorch": []}
         for _ in range(args.repeats):
-            rates["project"].append(ours(config, X, y, args.steps))
-            rates["pytorch"].append(pytorch(config, X, y, args.steps))
+            for contender, run in (("project", ours), ("pytorch", pytorch)):
+                time.sleep(SETTLE)
+                rates[contender].append(run(config, X, y, steps))
         project, torch_rate = (statistics.median(rates[k]) for k in ("project", "pytorch"))
         print(
-            f"{name}: project {project:,.0f} samples/s, PyTorch {torch_rate:,.0f} samples/s, "
+            f"{name} ({steps} steps): project {project:,.0f} samples/s, PyTorch {torch_rate:,.0f} samples/s, "
             f"ratio {project / torch_rate:.2f}  (runs: {[round(r) for r in rates['project']]} vs "
             f"{[round(r) for r in rates['pytorch']]})"
         )
         if args.layers:
-            layer_times(config, X, y, args.steps)
+            layer_times(config, X, y, steps)
 
 
 if __name__ == "__main__":
