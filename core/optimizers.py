@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from core.layers import Params
+from core import parallel
+from core.layers import Array, Params
 
 OPTIMIZERS = ("gd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -60,14 +61,30 @@ class Optimizer:
                 v += g
                 W -= W.dtype.type(alpha) * v
             else:  # Adam, bias-corrected (Kingma & Ba 2015)
-                m, s, t = state["m"][key], state["v"][key], state["t"]
-                b1, b2 = self.momentum, self.beta2
-                m *= W.dtype.type(b1)
-                m += W.dtype.type(1 - b1) * g
-                s *= W.dtype.type(b2)
-                s += W.dtype.type(1 - b2) * g * g
-                step = alpha * math.sqrt(1 - b2**t) / (1 - b1**t)  # folds both corrections into α
-                W -= W.dtype.type(step) * m / (np.sqrt(s) + W.dtype.type(self.eps * math.sqrt(1 - b2**t)))
+                self._adam(W, g, state["m"][key], state["v"][key], state["t"], alpha)
+
+    def _adam(self, W: Array, g: Array, m: Array, s: Array, t: int, alpha: float) -> None:
+        """m := β1·m + (1-β1)·g; s := β2·s + (1-β2)·g²; W := W - α·m̂/(√ŝ + ε), in place, with
+        both bias corrections folded into α and ε, elementwise in pieces of rows across cores."""
+        b1, b2 = self.momentum, self.beta2
+        c1, c2, d1, d2 = (W.dtype.type(c) for c in (b1, b2, 1 - b1, 1 - b2))
+        step = W.dtype.type(alpha * math.sqrt(1 - b2**t) / (1 - b1**t))
+        eps = W.dtype.type(self.eps * math.sqrt(1 - b2**t))
+
+        def rows(piece: slice) -> None:
+            w, grad, mean, square = W[piece], g[piece], m[piece], s[piece]
+            scratch, denominator = np.empty_like(grad), np.empty_like(grad)
+            mean *= c1
+            mean += np.multiply(d1, grad, out=scratch)
+            square *= c2
+            np.multiply(d2, grad, out=scratch)
+            square += np.multiply(scratch, grad, out=scratch)
+            np.sqrt(square, out=denominator)
+            denominator += eps
+            np.multiply(step, mean, out=scratch)
+            w -= np.divide(scratch, denominator, out=scratch)
+
+        parallel.by_rows(rows, len(W), W.nbytes)
 
 
 def learning_rate(alpha: float, schedule: str, epoch: int, epochs: int, decay: float) -> float:
