@@ -90,6 +90,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for repeat in range(args.repeats):
         for name, train in contenders.items():
+            time.sleep(1.0)  # the previous contender's idle threads stop spinning (see train_speed.py)
             started = time.perf_counter()
             predict = train(X, y, args.iterations)
             times[name].append(time.perf_counter() - started)
