@@ -150,9 +150,8 @@ def submit(
     if check is not None:
         submit_stage.check(check, processed)
     else:
-        submit_stage.run(
-            C.load(C.Submit, params), processed, weights, out, record, params, C.load(C.Train, params).layers
-        )
+        train = C.load(C.Train, params)
+        submit_stage.run(C.load(C.Submit, params), processed, weights, out, record, params, train)
 
 
 @app.command()

@@ -43,14 +43,13 @@ def run(
 ) -> None:
     """Score the weights of config's model; with config.full_data (the dev rows were trained on)
     there is no dev score."""
-    full_data = config.full_data
     net, params = load_weights(weights, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
     data = "custom"
-    for split in ("train", "test") if full_data else ("train", "dev", "test"):
+    for split in ("train", "test") if config.full_data else ("train", "dev", "test"):
         pixels, labels, data = load_split(processed, split)
         if labels is None:
             continue
@@ -72,7 +71,7 @@ def run(
     write_text(confusion, "actual,predicted\n" + "\n".join(rows) + "\n")
     write_bytes(mistakes, picture)
     say("  ".join(f"{key} {value}" for key, value in scores.items() if not isinstance(value, dict)))
-    if full_data:
+    if config.full_data:
         warn("train.full_data: the dev rows were trained on, so there is no dev score")
     if data == "offline-sample":
         warn(SAMPLE_WARNING)

@@ -14,13 +14,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from core import model as M
 from core.data import scale_pixels
 from stages import csvio, kaggle_client
 from stages.common import Failure, say, warn, write_bytes, write_text
-from stages.config import PARAMS, Submit
+from stages.config import PARAMS, Submit, Train
 from stages.download import SAMPLE_WARNING
 from stages.preprocess import PROCESSED, load_split
 from stages.train import WEIGHTS, load_weights
@@ -36,11 +35,11 @@ def run(
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
     params: Path = PARAMS,
-    layers: list[str] | None = None,
+    train: Train | None = None,
 ) -> None:
-    """Write the submission of the weights (which must be of the model layers describes, when
-    given), then upload it if config says so."""
-    net, weights_params = load_weights(weights, layers, params)
+    """Write the submission of the weights (which must be of train's model, when given), then
+    upload it if config says so, with a message naming train's values."""
+    net, weights_params = load_weights(weights, train.layers if train else None, params)
     pixels, _, data = load_split(processed, "test")
     if config.upload and data == "offline-sample":
         raise Failure(
@@ -58,7 +57,7 @@ def run(
             say("to upload: set submit.upload: true in params.yaml, or run")
             say(f'  kaggle competitions submit -c digit-recognizer -f {out} -m "<message>"')
         return
-    message = describe(params)
+    message = describe(train, params)
     say(f"uploading {out} to Kaggle: {message}")
     ref = kaggle_client.submit(out, message)
     say(f"uploaded: submission {ref}; waiting up to {config.wait}s for its score")
@@ -75,7 +74,7 @@ def run(
         say(f"Kaggle's public score: {score.public_score}")
 
 
-def describe(params: Path = PARAMS) -> str:
+def describe(train: Train | None, params: Path = PARAMS) -> str:
     """The upload's message: the git revision (+ if the work tree differs) and the params behind it."""
     try:
         revision = _git("rev-parse", "--short", "HEAD")
@@ -84,24 +83,14 @@ def describe(params: Path = PARAMS) -> str:
     except (OSError, subprocess.CalledProcessError):
         revision = "no git revision"
     text = params.read_bytes() if params.is_file() else b""
-    train = _train_section(text)
-    shown = " ".join(
-        f"{key}={train[key]}" for key in ("preset", "alpha", "epochs", "batch_size") if key in train
+    shown = "".join(
+        f"{key}={getattr(train, key)} " for key in ("preset", "alpha", "epochs", "batch_size") if train
     )
-    return f"digits {revision} {shown} params.yaml sha256:{hashlib.sha256(text).hexdigest()[:12]}"
+    return f"digits {revision} {shown}params.yaml sha256:{hashlib.sha256(text).hexdigest()[:12]}"
 
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def _train_section(text: bytes) -> dict[str, object]:
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return {}
-    train = document.get("train") if isinstance(document, dict) else None
-    return train if isinstance(train, dict) else {}
 
 
 def check(path: Path, processed: Path = PROCESSED) -> None:

@@ -16,6 +16,7 @@ from core.serialization import load_npz
 from stages import common, download, evaluate, imageio
 from stages import submit as submit_stage
 from stages.cli import app
+from stages.config import Train, load
 from tests.conftest import write_competition_csvs, write_params
 from tests.test_kaggle_client import HTTPError, install_fake, submission, submitted
 
@@ -441,9 +442,10 @@ def test_the_upload_message_names_the_revision_and_marks_a_changed_tree(project)
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    assert submit_stage.describe().startswith(f"digits {head} preset=seed alpha=0.5 ")
+    assert submit_stage.describe(load(Train)).startswith(f"digits {head} preset=seed alpha=0.5 ")
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("alpha: 0.5", "alpha: 0.25"))
-    changed = submit_stage.describe()
+    changed = submit_stage.describe(load(Train))
     assert changed.startswith(f"digits {head}+ preset=seed alpha=0.25 ")
-    assert changed.split("sha256:")[1] != submit_stage.describe(Path("/nonexistent")).split("sha256:")[1]
+    nothing = submit_stage.describe(load(Train), Path("/nonexistent"))
+    assert changed.split("sha256:")[1] != nothing.split("sha256:")[1]

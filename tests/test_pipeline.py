@@ -70,14 +70,20 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
 
 
-def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
-    source = write_competition_csvs(tmp_path / "csvs", n_train=200)
+def _commit_with_hydra(repo, source):
+    """Turn on DVC's Hydra composition with download.source set to source, and commit: the
+    baseline that dvc exp run starts from."""
     run(repo, "dvc", "config", "hydra.enabled", "true")
     config = repo / "conf/config.yaml"
     config.write_text(config.read_text().replace("source: sample", f"source: {source}"))
     env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
     run(repo, "git", *env, "add", "-A")
     run(repo, "git", *env, "commit", "-qm", "start")
+
+
+def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
+    source = write_competition_csvs(tmp_path / "csvs", n_train=200)
+    _commit_with_hydra(repo, source)
     overrides = [
         "-S",
         "preset=mlp",
@@ -100,12 +106,7 @@ def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
 
 def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_metrics(repo, tmp_path):
     source = write_competition_csvs(tmp_path / "csvs")
-    run(repo, "dvc", "config", "hydra.enabled", "true")
-    config = repo / "conf/config.yaml"
-    config.write_text(config.read_text().replace("source: sample", f"source: {source}"))
-    env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
-    run(repo, "git", *env, "add", "-A")
-    run(repo, "git", *env, "commit", "-qm", "start")
+    _commit_with_hydra(repo, source)
     alphas = [0.05, 0.1, 0.2, 0.5]
     sweep = "train.alpha=" + ",".join(map(str, alphas))
     queued = run(
