@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from core.optimizers import Optimizer, learning_rate
+from core.optimizers import BLOCK, Optimizer, learning_rate
 
 
 def _step(name, steps=1, **options):
@@ -40,6 +40,25 @@ def test_adam_by_hand():
     step = 0.5 * (m / (1 - 0.9**2)) / (np.sqrt(v / (1 - 0.999**2)) + 1e-8)
     second = _step("adam")["W1"][0] - _step("adam", steps=2)["W1"][0]
     np.testing.assert_allclose(second, step, rtol=1e-5)
+
+
+def test_adam_on_arrays_of_several_blocks_follows_the_textbook_formula():
+    # 300 x 700 values: three whole blocks of BLOCK and a partial one; three steps
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((300, 700)).astype(np.float32)
+    params, optimizer = {"W1": W.copy()}, Optimizer("adam")
+    assert W.size > 3 * BLOCK and W.size % BLOCK
+    state = optimizer.init(params)
+    m = v = np.zeros(W.shape)
+    expected = W.astype(np.float64)
+    for t in range(1, 4):
+        g = rng.standard_normal(W.shape).astype(np.float32)
+        optimizer.update(params, {"W1": g}, state, alpha=0.01)
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+        expected -= 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    np.testing.assert_allclose(params["W1"], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        optimizer.update({"W1": params["W1"].T}, {"W1": g.T}, state, alpha=0.01)
 
 
 def test_weight_decay_applies_to_weights_only():
