@@ -95,9 +95,9 @@ def layer_times(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> None:
             times[step, k, 1] = time.perf_counter() - started
             dA = dX if dX is not None else dA
     medians = np.median(times[min(3, steps - 1) :], axis=0) * 1000
-    for spec, (forward, backward) in zip(config["layers"], medians, strict=True):
-        print(f"  {spec:18s} forward {forward:6.2f} ms  backward {backward:6.2f} ms")
-    print(f"  {'all layers':18s} {medians.sum():.1f} ms per batch of {batch}")
+    for spec, (forward, backward) in zip(net.parts, medians, strict=True):
+        print(f"  {spec:28s} forward {forward:6.2f} ms  backward {backward:6.2f} ms")
+    print(f"  {'all layers':28s} {medians.sum():.1f} ms per batch of {batch}")
 
 
 def torch_model(spec: list[str]):  # type: ignore[no-untyped-def]

@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from numpy.typing import NDArray
 
-from core import parallel
-from core.layers import Array, Mode, Params, Shape, he_normal
+from core import winograd
+from core.layers import Array, Mode, Params, Shape, column_sums, he_normal
+
+DEAD = 0x80  # marks, in a fused convolution's places, an output its ReLU zeroed
 
 
 def windows(X: Array, size: int) -> Array:
@@ -29,16 +32,28 @@ def windows(X: Array, size: int) -> Array:
 @dataclass(frozen=True)
 class Conv2D:
     """`filters` filters of size x size x C, stride 1; padding "same" keeps height and width,
-    "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1)."""
+    "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1).
+
+    pool > 1 max-pools the output over pool x pool windows and relu applies a ReLU after it, in
+    the same layer: the model fuses a "conv" followed by "maxpool" and "relu" into one. The
+    im2col rows are then ordered by their place in the pooling window, so the product lands as
+    pool² contiguous blocks, one per place, and pooling compares whole blocks. The bias is added
+    after pooling, to 1/pool² of the values: max(z + b) = max(z) + b, as rounding z + b is
+    monotonic in z. The gradient goes to the first of equal maxima, as MaxPool2D's does.
+
+    """
 
     filters: int
     size: int
     padding: str = "same"
+    pool: int = 1
+    relu: bool = False
 
     def __post_init__(self) -> None:
-        if self.filters < 1 or self.size < 1:
+        if min(self.filters, self.size, self.pool) < 1:
             raise ValueError(
-                f"Conv2D: filters and size must be at least 1, got {self.filters} and {self.size}"
+                "Conv2D: filters, size and pool must be at least 1, "
+                f"got {self.filters}, {self.size}, {self.pool}"
             )
         if self.padding not in ("same", "valid"):
             raise ValueError(f"Conv2D: padding must be 'same' or 'valid', got {self.padding!r}")
@@ -61,47 +76,133 @@ class Conv2D:
             "W": he_normal(rng, (self.filters, self.size, self.size, C), fan_in),
             "b": np.zeros((self.filters, 1), np.float32),
         }
-        return params, (H + shrink, W + shrink, self.filters)
+        shape = (H + shrink, W + shrink, self.filters)
+        return params, shape if self.pool == 1 else MaxPool2D(self.pool).init(rng, shape)[1]
+
+    def _columns(self, padded: Array) -> tuple[Array, bool]:
+        """im2col: (outputs, k·k·C), a row per output of its window's inputs, rows ordered by
+        (place in the pooling window, image, row, column); or the transpose, (k·k·C, outputs).
+
+        The copy reads the windows through a strided view, its innermost loop along the last
+        axis. A window's row is k·C contiguous inputs; when that is shorter than a row of
+        outputs (a first layer's 5 pixels against 12 outputs), copying transposed is faster
+        (2x for 5x5 filters over digits, measured)."""
+        k, s = self.size, self.pool
+        N, H, W, C = padded.shape
+        Hp, Wp = (H - k + 1) // s, (W - k + 1) // s
+        sN, sH, sW, sC = padded.strides
+        outputs = [(s, sH), (s, sW), (N, sN), (Hp, s * sH), (Wp, s * sW)]
+        window = [(k, sH), (k, sW), (C, sC)]
+        transposed = k * C < Wp
+        axes = window + outputs if transposed else outputs + window
+        view = as_strided(padded, [n for n, _ in axes], [d for _, d in axes], writeable=False)
+        cols = np.empty(view.shape, padded.dtype)  # the one copy
+        np.copyto(cols, view)
+        return cols.reshape(k * k * C, -1) if transposed else cols.reshape(-1, k * k * C), transposed
+
+    def _winograd(self, padded_shape: Shape) -> bool:
+        """Whether to convolve by Winograd's algorithm (core/winograd.py) rather than im2col: when
+        it fits the shapes, and the filters see enough channels that the products outweigh the
+        tile transforms (a first layer's single channel does not: im2col measured faster)."""
+        _, H, W, C = padded_shape
+        k = self.size
+        a = winograd.TILE + k - 1
+        return k * k * C > a * a and winograd.fits(k, self.pool, H - k + 1, W - k + 1)
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
-        p = self.pad
+        p, s, F = self.pad, self.pool, self.filters
         padded = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0))) if p else X
-        view = windows(padded, self.size)  # (N, Ho, Wo, k, k, C)
-        N, Ho, Wo = view.shape[:3]
-        copy = np.empty(view.shape, X.dtype)  # the one copy, made on every core
-        parallel.by_rows(lambda rows: np.copyto(copy[rows], view[rows]), N, copy.nbytes)
-        cols = copy.reshape(N * Ho * Wo, -1)  # (N·Ho·Wo, k·k·C)
-        W = params["W"].reshape(self.filters, -1)  # (F, k·k·C)
-        Z = cols @ W.T  # (N·Ho·Wo, k·k·C) @ (k·k·C, F)
-        Z += params["b"].T
-        return Z.reshape(N, Ho, Wo, self.filters), (cols, X.shape)
+        N, H, W, _ = padded.shape
+        Hp, Wp = (H - self.size + 1) // s, (W - self.size + 1) // s
+        if self._winograd(padded.shape):
+            Z, V, U = winograd.forward(padded, params["W"], s)
+            Y, where = _pool_relu(Z.reshape(s * s, -1, F), params["b"], self.relu)
+            # rows in (row in tile, column in tile, image, tile row, tile column) order
+            r = winograd.TILE // s
+            Y = Y.reshape(r, r, N, Hp // r, Wp // r, F).transpose(2, 3, 0, 4, 1, 5)
+            return Y.reshape(N, Hp, Wp, F), ("winograd", V, U, where, padded.shape)
+        cols, transposed = self._columns(padded)
+        Z = (cols.T if transposed else cols) @ params["W"].reshape(F, -1).T  # (s·s·N·Hp·Wp, F)
+        Y, where = _pool_relu(Z.reshape(s * s, -1, F), params["b"], self.relu)
+        return Y.reshape(N, Hp, Wp, F), ("im2col", cols, transposed, where, padded.shape)
 
-    def backward(self, params: Params, cache: Any, dZ: Array, need_dX: bool) -> tuple[Array | None, Params]:
-        cols, in_shape = cache
-        dZ2 = dZ.reshape(-1, self.filters)  # (N·Ho·Wo, F)
-        grads = {
-            "W": (dZ2.T @ cols).reshape(params["W"].shape),  # (F, N·Ho·Wo) @ (N·Ho·Wo, k·k·C)
-            # summed by NumPy, not through BLAS (column_sums) as batch norm is: 1 ms faster on the
-            # first convolution, but its rounding moved the cnn preset's best dev accuracy from
-            # 0.9958 to 0.9948, across the 0.995 it must reach
-            "b": dZ2.sum(axis=0)[:, np.newaxis],
-        }
-        if not need_dX:
+    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        F, s, p = self.filters, self.pool, self.pad
+        N, Hp, Wp, _ = dY.shape
+        if cache[0] == "winograd":
+            _, V, U, where, shape = cache
+            r = winograd.TILE // s
+            dY = np.ascontiguousarray(dY.reshape(N, Hp // r, r, Wp // r, r, F).transpose(2, 4, 0, 1, 3, 5))
+            dZ, db = _route(dY.reshape(-1, F), where, s * s)
+            dW, dX = winograd.backward(dZ.reshape(s * s * len(dZ[0]), -1, F), V, U, shape, s, need_dX)
+        else:
+            _, cols, transposed, where, shape = cache
+            dZ, db = _route(dY.reshape(-1, F), where, s * s)
+            dZ2 = dZ.reshape(-1, F)  # rows as cols's
+            dW = np.ascontiguousarray((cols @ dZ2).T) if transposed else dZ2.T @ cols  # (F, k·k·C)
+            dX = None
+            if need_dX:
+                # the places' blocks back to (image, row, column) order, for col2im's adds
+                dZ2 = dZ.reshape(s, s, N, Hp, Wp, F).transpose(2, 3, 0, 4, 1, 5).reshape(-1, F)
+                dX = np.zeros(shape, dY.dtype)
+                self._col2im(params, dZ2, dX)
+        grads = {"W": dW.reshape(params["W"].shape), "b": db[:, np.newaxis]}
+        if dX is None:
             return None, grads
-        N, H, W, C = in_shape
-        _, Ho, Wo, _ = dZ.shape
-        k, p = self.size, self.pad
-        # col2im, one filter offset (i, j) at a time: the inputs that offset read get
-        # dZ·W[:, i, j, :] back. k·k small products into one reused block beat one big product
-        # whose (N·Ho·Wo, k·k·C) result is then read back k·k times with strides (2x here).
+        H, W = shape[1] - 2 * p, shape[2] - 2 * p
+        return dX[:, p : p + H, p : p + W, :], grads
+
+    def _col2im(self, params: Params, dZ: Array, dX: Array) -> None:
+        """Adds to dX (n, H, W, C), padded, the gradient of the convolution's input from dZ
+        (n·Ho·Wo, F), rows in (image, row, column) order; one filter offset (i, j) at a time: the
+        inputs that offset read get dZ·W[:, i, j, :] back. k·k small products into one reused
+        block beat one big product whose (n·Ho·Wo, k·k·C) result is then read back k·k times
+        with strides (2x here)."""
+        n, H, W, C = dX.shape
+        k = self.size
+        Ho, Wo = H - k + 1, W - k + 1
         filters = params["W"].transpose(1, 2, 0, 3)  # (k, k, F, C)
-        block = np.empty((N * Ho * Wo, C), dZ.dtype)
-        dX = np.zeros((N, H + 2 * p, W + 2 * p, C), dZ.dtype)
+        block = np.empty((len(dZ), C), dZ.dtype)
         for i in range(k):
             for j in range(k):
-                np.matmul(dZ2, filters[i, j], out=block)  # (N·Ho·Wo, F) @ (F, C)
-                dX[:, i : i + Ho, j : j + Wo, :] += block.reshape(N, Ho, Wo, C)
-        return dX[:, p : p + H, p : p + W, :], grads
+                np.matmul(dZ, filters[i, j], out=block)  # (n·Ho·Wo, F) @ (F, C)
+                dX[:, i : i + Ho, j : j + Wo, :] += block.reshape(n, Ho, Wo, C)
+
+
+def _pool_relu(blocks: Array, b: Array, relu: bool) -> tuple[Array, NDArray[np.uint8] | None]:
+    """Max over the places (places, rows, F) of each pooling window, plus the bias b (F, 1), then
+    the ReLU if relu. Returns the outputs (rows, F) and, if there was pooling or a ReLU, where
+    each came from: its maximum's place, or DEAD added if the ReLU zeroed it."""
+    Y, where = blocks[0], None
+    if len(blocks) > 1:
+        Y = Y.copy()
+        where = np.zeros(Y.shape, np.uint8)
+        above, place = np.empty(Y.shape, bool), np.empty(Y.shape, np.uint8)
+        for q in range(1, len(blocks)):
+            # only a strictly larger value moves the place, so the first of equal maxima keeps
+            # it; places only grow, so the last move is the largest q (faster than copyto where=)
+            np.greater(blocks[q], Y, out=above)
+            np.maximum(where, np.multiply(above, np.uint8(q), out=place), out=where)
+            np.maximum(Y, blocks[q], out=Y)
+    Y += b.T
+    if relu:  # outputs ≤ 0 get no gradient
+        where = np.zeros(Y.shape, np.uint8) if where is None else where
+        np.bitwise_or(where, np.multiply(Y <= 0, np.uint8(DEAD), dtype=np.uint8), out=where)
+        np.maximum(Y, 0, out=Y)
+    return Y, where
+
+
+def _route(dY: Array, where: NDArray[np.uint8] | None, places: int) -> tuple[Array, Array]:
+    """The gradient (places, rows, F) of the values _pool_relu took its maxima from, each of
+    dY (rows, F) sent to its place, and the bias's gradient (F,)."""
+    if where is None:
+        return dY[np.newaxis], column_sums(dY)
+    dZ = np.empty((places, *dY.shape), dY.dtype)
+    here = np.empty_like(dY)
+    for q in range(places):
+        np.equal(where, q, out=here)  # 0 or 1, as floats: float products are fastest
+        np.multiply(dY, here, out=dZ[q])
+    return dZ, column_sums(dZ.reshape(-1, dY.shape[1]))
 
 
 @dataclass(frozen=True)
@@ -121,25 +222,18 @@ class MaxPool2D:
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
         s = self.size
-        N, H, W, C = X.shape
-        Y = np.empty((N, H // s, W // s, C), X.dtype)
-        where = np.zeros(Y.shape, np.uint8)  # each maximum's place in its window, row by row
-
-        # the s·s strided views x[:, i::s, j::s, :] hold each window's values: the max is
+        # the s·s strided views X[:, i::s, j::s, :] hold each window's values: the max is
         # s·s - 1 elementwise maximums, no copies of the windows
-        def pool(rows: slice) -> None:
-            x, y = X[rows], Y[rows]
-            np.copyto(y, x[:, ::s, ::s, :])
-            at, above, place = where[rows], np.empty(y.shape, bool), np.empty(y.shape, np.uint8)
-            for k in range(1, s * s):
-                view = x[:, k // s :: s, k % s :: s, :]
-                # only a strictly larger value moves the place, so the first of equal maxima keeps
-                # it; places only grow, so the last move is the largest k (faster than copyto where=)
-                np.greater(view, y, out=above)
-                np.maximum(at, np.multiply(above, np.uint8(k), out=place), out=at)
-                np.maximum(y, view, out=y)
-
-        parallel.by_rows(pool, N, X.nbytes)
+        Y = X[:, ::s, ::s, :].copy()
+        where = np.zeros(Y.shape, np.uint8)  # each maximum's place in its window
+        above, place = np.empty(Y.shape, bool), np.empty(Y.shape, np.uint8)
+        for k in range(1, s * s):
+            view = X[:, k // s :: s, k % s :: s, :]
+            # only a strictly larger value moves the place, so the first of equal maxima keeps
+            # it; places only grow, so the last move is the largest k (faster than copyto where=)
+            np.greater(view, Y, out=above)
+            np.maximum(where, np.multiply(above, np.uint8(k), out=place), out=where)
+            np.maximum(Y, view, out=Y)
         return Y, where
 
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
@@ -147,13 +241,8 @@ class MaxPool2D:
         s = self.size
         N, Ho, Wo, C = dY.shape
         dX = np.empty((N, Ho * s, Wo * s, C), dY.dtype)  # the s·s views below cover all of it
-
-        def route(rows: slice) -> None:
-            at, dy, dx = where[rows], dY[rows], dX[rows]
-            here = np.empty(at.shape, bool)
-            for k in range(s * s):
-                np.equal(at, k, out=here)
-                np.multiply(dy, here, out=dx[:, k // s :: s, k % s :: s, :])  # 3x faster than copyto(where=)
-
-        parallel.by_rows(route, N, dX.nbytes)
+        here = np.empty(where.shape, dY.dtype)
+        for k in range(s * s):
+            np.equal(where, k, out=here)  # 0 or 1, as floats: float products are fastest
+            np.multiply(dY, here, out=dX[:, k // s :: s, k % s :: s, :])
         return dX, {}

@@ -35,8 +35,9 @@ ARCHITECTURE = "architecture"  # the key under which weights files keep the spec
 @dataclass(frozen=True)
 class Sequential:
     layers: tuple[Layer, ...]
-    spec: tuple[str, ...]
-    in_shape: Shape = (N_PIXELS,)
+    spec: tuple[str, ...]  # the specs it was built from
+    in_shape: Shape
+    parts: tuple[str, ...]  # each layer's spec; a fused layer's specs joined by ", "
 
     def names(self) -> list[str]:
         """The number each layer's parameter keys carry ("1" for W1, b1), "" for no parameters."""
@@ -83,9 +84,8 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
     n_in, the number of inputs of a model without convolutions, is 784 but for tests."""
     if not spec:
         raise ValueError("a model needs at least one layer")
-    layers = tuple(parse(s, init) for s in spec)
+    layers = [parse(s, init) for s in spec]
     in_shape = IMAGE if isinstance(layers[0], Conv2D) else (n_in,)
-    net = Sequential(layers, tuple(spec), in_shape)
     shape = in_shape
     rng = np.random.default_rng(0)
     for layer, text in zip(layers, spec, strict=True):
@@ -95,7 +95,29 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
             raise ValueError(f"layer {text!r}: {error}") from None
     if shape != (N_CLASSES,):
         raise ValueError(f"the last layer must give {N_CLASSES} outputs, the specs give shape {shape}")
-    return net
+    fused, parts = _fuse(layers, spec)
+    return Sequential(fused, tuple(spec), in_shape, parts)
+
+
+def _fuse(layers: Sequence[Layer], spec: Sequence[str]) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
+    """A convolution absorbs the max-pooling and the ReLU that follow it, in either order
+    (relu(max(z)) = max(relu(z)), gradients included): one layer computes the same values, faster
+    (Conv2D's pool and relu). Returns the layers and their specs, a fused layer's joined by ", "."""
+    fused: list[Layer] = []
+    parts: list[str] = []
+    for layer, text in zip(layers, spec, strict=True):
+        last = fused[-1] if fused else None
+        if isinstance(last, Conv2D) and (
+            (isinstance(layer, MaxPool2D) and last.pool == 1) or (isinstance(layer, ReLU) and not last.relu)
+        ):
+            pool = layer.size if isinstance(layer, MaxPool2D) else last.pool
+            relu = last.relu or isinstance(layer, ReLU)
+            fused[-1] = Conv2D(last.filters, last.size, last.padding, pool, relu)
+            parts[-1] += f", {text}"
+        else:
+            fused.append(layer)
+            parts.append(text)
+    return tuple(fused), tuple(parts)
 
 
 def mlp(sizes: tuple[int, ...], init: str = "uniform") -> Sequential:

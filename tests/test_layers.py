@@ -18,6 +18,13 @@ LAYERS = [
     (Conv2D(3, 3), (5, 5, 2), False),
     (Conv2D(2, 3, "valid"), (5, 4, 2), False),
     (Conv2D(2, 1), (3, 3, 3), False),
+    (Conv2D(3, 3, "valid", pool=2), (6, 6, 2), False),
+    (Conv2D(2, 3, "same", pool=2, relu=True), (4, 6, 3), False),
+    (Conv2D(2, 3, "valid", relu=True), (5, 5, 2), False),
+    (Conv2D(3, 3, "valid", pool=2, relu=True), (14, 14, 1), False),  # im2col transposed
+    (Conv2D(3, 3, "valid", pool=2, relu=True), (10, 10, 8), False),  # Winograd's algorithm
+    (Conv2D(2, 5, "same", pool=2), (8, 8, 4), False),  # Winograd's, 5x5
+    (Conv2D(3, 5, "valid"), (12, 8, 3), False),  # Winograd's, 5x5, not square
     (MaxPool2D(2), (4, 6, 2), False),
 ]
 IDS = [f"{layer!r}-{'train' if train else 'infer'}" for layer, _, train in LAYERS]
@@ -136,6 +143,58 @@ def test_maxpool_gradient_goes_to_the_first_maximum_of_every_window(ties):
     np.testing.assert_array_equal(dX, expected)
 
 
+FUSED = [
+    (algorithm, padding, pool, relu, channels)
+    for algorithm in ("im2col", "winograd")
+    for padding in ("same", "valid")
+    for pool, relu in ((1, True), (2, False), (2, True), (3, True))
+    for channels in (1, 8)  # 1: im2col transposed (3 inputs < 4 to 12 outputs); Winograd needs 8
+    if algorithm == "im2col" or (channels == 8 and pool != 3)  # Winograd's 4x4 tiles hold 2x2 windows
+]
+
+
+@pytest.mark.parametrize(("algorithm", "padding", "pool", "relu", "channels"), FUSED)
+def test_fused_convolution_is_convolution_then_pooling_then_relu(
+    algorithm, padding, pool, relu, channels, monkeypatch
+):
+    """The same outputs and gradients as the layers one after another: by im2col bit for bit
+    but the weight gradients (summed in another order); by Winograd's algorithm to float32's
+    precision. Ties included (relu makes many, at 0)."""
+    rng = np.random.default_rng(0)
+    size = 12 if padding == "same" else 14  # 12 outputs: divisible by 2 and 3
+    X = rng.integers(-2, 3, (4, size, size, channels)).astype(np.float32)  # many equal values
+    fused = Conv2D(4, 3, padding, pool, relu)
+    if algorithm == "im2col":
+        monkeypatch.setattr(Conv2D, "_winograd", lambda self, shape: False)
+    conv = Conv2D(4, 3, padding)
+    params, _ = conv.init(rng, X.shape[1:])
+    params["b"] = rng.integers(-1, 2, params["b"].shape).astype(np.float32)
+    layers = [(conv, params)]
+    layers += [(MaxPool2D(pool), {})] if pool > 1 else []
+    layers += [(ReLU(), {})] if relu else []
+    Y, caches = X, []
+    for layer, p in layers:
+        Y, cache = layer.forward(p, Y, Mode())
+        caches.append(cache)
+    Y_fused, cache = fused.forward(params, X, Mode())
+    assert cache[0] == algorithm
+    assert algorithm == "winograd" or cache[2] == (channels == 1)  # im2col transposed or not
+    exact = algorithm == "im2col"
+    close = {"rtol": 1e-5 if exact else 1e-4, "atol": 1e-4}
+
+    def same(a, b):
+        return np.testing.assert_array_equal(a, b) if exact else np.testing.assert_allclose(a, b, **close)
+
+    same(Y_fused, Y)
+    dY = rng.standard_normal(Y.shape).astype(np.float32)
+    dX_fused, grads_fused = fused.backward(params, cache, dY, True)
+    for (layer, p), cache in reversed(list(zip(layers, caches, strict=True))):
+        dY, grads = layer.backward(p, cache, dY, True)  # the convolution's come last
+    same(dX_fused, dY)
+    np.testing.assert_allclose(grads_fused["W"], grads["W"], **close)
+    np.testing.assert_allclose(grads_fused["b"], grads["b"], **close)
+
+
 def test_dropout_is_identity_for_inference_and_keeps_the_mean_in_training():
     X = np.ones((1000, 50), np.float32)
     assert Dropout(0.5).forward({}, X, Mode())[0] is X
@@ -165,9 +224,31 @@ def test_batchnorm_normalises_in_training_and_tracks_running_statistics():
         (lambda: Dense(3, "zeros"), "init must be one of"),
         (lambda: Conv2D(4, 2), "'same' padding needs an odd size"),
         (lambda: Conv2D(4, 3, "full"), "padding must be 'same' or 'valid'"),
+        (lambda: Conv2D(4, 3, pool=0), "filters, size and pool must be at least 1"),
         (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     ],
 )
 def test_layers_reject_bad_configuration(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_winograds_algorithm_is_float32_accurate_where_the_cnn_uses_it():
+    """The cnn preset's second convolution (5x5, 32 -> 64 channels on 12x12) runs Winograd's
+    algorithm, its first im2col; in float32 Winograd's outputs and gradients stay within 1e-4 of
+    their size of the exact ones (float64)."""
+    rng = np.random.default_rng(0)
+    first, second = Conv2D(32, 5, "valid", 2, True), Conv2D(64, 5, "valid", 2, True)
+    assert not first._winograd((8, 28, 28, 1)) and second._winograd((8, 12, 12, 32))
+    params, _ = second.init(rng, (12, 12, 32))
+    X = rng.standard_normal((8, 12, 12, 32)).astype(np.float32)
+    dY = rng.standard_normal((8, 4, 4, 64)).astype(np.float32)
+    exact = {k: v.astype(np.float64) for k, v in params.items()}
+    Y, cache = second.forward(params, X, Mode())
+    Y64, cache64 = second.forward(exact, X.astype(np.float64), Mode())
+    assert cache[0] == "winograd" and Y.dtype == np.float32
+    np.testing.assert_array_equal(cache[3], cache64[3])  # no maximum moved
+    dX, grads = second.backward(params, cache, dY, True)
+    dX64, grads64 = second.backward(exact, cache64, dY.astype(np.float64), True)
+    for ours, truth in ((Y, Y64), (dX, dX64), (grads["W"], grads64["W"])):
+        assert np.abs(ours - truth).max() < 1e-4 * np.abs(truth).max()

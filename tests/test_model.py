@@ -110,6 +110,27 @@ def test_weights_files_rebuild_the_model():
     assert rebuilt == net and loaded.keys() == params.keys()
 
 
+def test_a_convolution_absorbs_the_pooling_and_relu_after_it():
+    spec = ["conv 4 3", "maxpool 2", "relu", "batchnorm", "conv 8 3", "relu", "maxpool 2", "relu", "flatten"]
+    spec.append("dense 10")
+    net = M.build(spec)
+    assert net.spec == tuple(spec)
+    assert net.parts == (
+        "conv 4 3, maxpool 2, relu",
+        "batchnorm",
+        "conv 8 3, relu, maxpool 2",
+        "relu",  # a second ReLU is not absorbed: relu(relu(z)) is fused once
+        "flatten",
+        "dense 10",
+    )
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == ["Conv2D", "BatchNorm", "Conv2D", "ReLU", "Flatten", "Dense"]
+    first, second = net.layers[0], net.layers[2]
+    assert (first.pool, first.relu, second.pool, second.relu) == (2, True, 2, True)
+    names = ["W1", "W3", "W4", "b1", "b3", "b4", "beta2", "gamma2", "mean2", "var2"]
+    assert sorted(M.init(net, np.random.default_rng(0))) == names
+
+
 def test_bare_mlp_weights_are_read_from_their_shapes():
     params = M.init(M.mlp((784, 32, 16, 10)), np.random.default_rng(0))
     assert M.from_arrays(params)[0].spec == ("dense 32", "relu", "dense 16", "relu", "dense 10")
