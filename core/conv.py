@@ -1,9 +1,10 @@
 """Image layers over (batch, height, width, channels) arrays.
 
-A convolution is one matrix product: every k x k x C window of the input becomes a row of a
-"columns" matrix (im2col), read through a strided view so that the only copy is the one BLAS
-needs, and the filters are the other operand. Channels last makes that product land directly in
-the output's layout, with no transposes.
+A convolution runs one of two ways. By im2col, it is one matrix product: every k x k x C window of
+the input becomes a row of a "columns" matrix, read through a strided view so that the only copy
+is the one BLAS needs, and the filters are the other operand; channels last makes that product
+land in the output's layout. By Winograd's algorithm (core/winograd.py), it takes a sixth of the
+multiplications for 5x5 filters; Conv2D picks it where it fits and pays (_winograd).
 """
 
 from __future__ import annotations
@@ -21,26 +22,18 @@ from core.layers import Array, Mode, Params, Shape, column_sums, he_normal
 DEAD = 0x80  # marks, in a fused convolution's places, an output its ReLU zeroed
 
 
-def windows(X: Array, size: int) -> Array:
-    """A read-only view (N, H-size+1, W-size+1, size, size, C) of every size x size window of X."""
-    N, H, W, C = X.shape
-    sN, sH, sW, sC = X.strides
-    shape = (N, H - size + 1, W - size + 1, size, size, C)
-    return as_strided(X, shape=shape, strides=(sN, sH, sW, sH, sW, sC), writeable=False)
-
-
 @dataclass(frozen=True)
 class Conv2D:
     """`filters` filters of size x size x C, stride 1; padding "same" keeps height and width,
     "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1).
 
     pool > 1 max-pools the output over pool x pool windows and relu applies a ReLU after it, in
-    the same layer: the model fuses a "conv" followed by "maxpool" and "relu" into one. The
-    im2col rows are then ordered by their place in the pooling window, so the product lands as
-    pool² contiguous blocks, one per place, and pooling compares whole blocks. The bias is added
-    after pooling, to 1/pool² of the values: max(z + b) = max(z) + b, as rounding z + b is
-    monotonic in z. The gradient goes to the first of equal maxima, as MaxPool2D's does.
-
+    the same layer: the model fuses a "conv" followed by "maxpool" and "relu" into one. Both
+    algorithms then give their outputs ordered by place in the pooling window (im2col by the
+    order of its rows, Winograd by the order of its output transform's), as pool² contiguous
+    blocks, and pooling compares whole blocks. The bias is added after pooling, to 1/pool² of
+    the values: max(z + b) = max(z) + b, as rounding z + b is monotonic in z. The gradient goes
+    to the first of equal maxima, as MaxPool2D's does.
     """
 
     filters: int
@@ -134,7 +127,7 @@ class Conv2D:
             r = winograd.TILE // s
             dY = np.ascontiguousarray(dY.reshape(N, Hp // r, r, Wp // r, r, F).transpose(2, 4, 0, 1, 3, 5))
             dZ, db = _route(dY.reshape(-1, F), where, s * s)
-            dW, dX = winograd.backward(dZ.reshape(s * s * len(dZ[0]), -1, F), V, U, shape, s, need_dX)
+            dW, dX = winograd.backward(dZ.reshape(winograd.TILE**2, -1, F), V, U, shape, s, need_dX)
         else:
             _, cols, transposed, where, shape = cache
             dZ, db = _route(dY.reshape(-1, F), where, s * s)
