@@ -20,6 +20,7 @@ from core import winograd
 from core.layers import Array, Mode, Params, Shape, column_sums, he_normal
 
 DEAD = 0x80  # marks, in a fused convolution's places, an output its ReLU zeroed
+MAX_POOL = 11  # places in a window are kept as uint8 below DEAD: up to 11 x 11 windows
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Conv2D:
     relu: bool = False
 
     def __post_init__(self) -> None:
-        if min(self.filters, self.size, self.pool) < 1:
+        if min(self.filters, self.size, self.pool) < 1 or self.pool > MAX_POOL:
             raise ValueError(
-                "Conv2D: filters, size and pool must be at least 1, "
+                f"Conv2D: filters and size must be at least 1 and pool 1 to {MAX_POOL}, "
                 f"got {self.filters}, {self.size}, {self.pool}"
             )
         if self.padding not in ("same", "valid"):
@@ -204,6 +205,10 @@ class MaxPool2D:
     (the first one, if several are equal)."""
 
     size: int = 2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= MAX_POOL:
+            raise ValueError(f"MaxPool2D: size must be 1 to {MAX_POOL}, got {self.size}")
 
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         if len(in_shape) != 3:

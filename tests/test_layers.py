@@ -224,7 +224,8 @@ def test_batchnorm_normalises_in_training_and_tracks_running_statistics():
         (lambda: Dense(3, "zeros"), "init must be one of"),
         (lambda: Conv2D(4, 2), "'same' padding needs an odd size"),
         (lambda: Conv2D(4, 3, "full"), "padding must be 'same' or 'valid'"),
-        (lambda: Conv2D(4, 3, pool=0), "filters, size and pool must be at least 1"),
+        (lambda: Conv2D(4, 3, pool=0), "pool 1 to 11, got 4, 3, 0"),
+        (lambda: MaxPool2D(12), "size must be 1 to 11, got 12"),
         (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     ],
 )
