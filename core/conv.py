@@ -9,6 +9,7 @@ multiplications for 5x5 filters; Conv2D picks it where it fits and pays (_winogr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from core import winograd
 from core.layers import Array, Mode, Params, Shape, column_sums, he_normal
 
 DEAD = 0x80  # marks, in a fused convolution's places, an output its ReLU zeroed
+Places = Sequence[Array] | Array  # one array per place in the pooling window, or them stacked
 MAX_POOL = 11  # places in a window are kept as uint8 below DEAD: up to 11 x 11 windows
 
 
@@ -127,11 +129,11 @@ class Conv2D:
             _, V, U, where, shape = cache
             r = winograd.TILE // s
             dY = np.ascontiguousarray(dY.reshape(N, Hp // r, r, Wp // r, r, F).transpose(2, 4, 0, 1, 3, 5))
-            dZ, db = _route(dY.reshape(-1, F), where, s * s)
+            dZ = _to_places(dY.reshape(-1, F), where, s * s)
             dW, dX = winograd.backward(dZ.reshape(winograd.TILE**2, -1, F), V, U, shape, s, need_dX)
         else:
             _, cols, transposed, where, shape = cache
-            dZ, db = _route(dY.reshape(-1, F), where, s * s)
+            dZ = _to_places(dY.reshape(-1, F), where, s * s)
             dZ2 = dZ.reshape(-1, F)  # rows as cols's
             dW = np.ascontiguousarray((cols @ dZ2).T) if transposed else dZ2.T @ cols  # (F, k·k·C)
             dX = None
@@ -140,6 +142,7 @@ class Conv2D:
                 dZ2 = dZ.reshape(s, s, N, Hp, Wp, F).transpose(2, 3, 0, 4, 1, 5).reshape(-1, F)
                 dX = np.zeros(shape, dY.dtype)
                 self._col2im(params, dZ2, dX)
+        db = column_sums(dZ.reshape(-1, F))
         grads = {"W": dW.reshape(params["W"].shape), "b": db[:, np.newaxis]}
         if dX is None:
             return None, grads
@@ -163,10 +166,13 @@ class Conv2D:
                 dX[:, i : i + Ho, j : j + Wo, :] += block.reshape(n, Ho, Wo, C)
 
 
-def _pool_relu(blocks: Array, b: Array, relu: bool) -> tuple[Array, NDArray[np.uint8] | None]:
-    """Max over the places (places, rows, F) of each pooling window, plus the bias b (F, 1), then
-    the ReLU if relu. Returns the outputs (rows, F) and, if there was pooling or a ReLU, where
-    each came from: its maximum's place, or DEAD added if the ReLU zeroed it."""
+def _pool_relu(
+    blocks: Places, b: Array | None = None, relu: bool = False
+) -> tuple[Array, NDArray[np.uint8] | None]:
+    """Max over the places of each pooling window, blocks[q] holding every window's values at
+    place q, plus the bias b (F, 1) if given, then the ReLU if relu. Returns the outputs and, if
+    there was pooling or a ReLU, where each came from: its maximum's place, or DEAD added if the
+    ReLU zeroed it."""
     Y, where = blocks[0], None
     if len(blocks) > 1:
         Y = Y.copy()
@@ -178,7 +184,8 @@ def _pool_relu(blocks: Array, b: Array, relu: bool) -> tuple[Array, NDArray[np.u
             np.greater(blocks[q], Y, out=above)
             np.maximum(where, np.multiply(above, np.uint8(q), out=place), out=where)
             np.maximum(Y, blocks[q], out=Y)
-    Y += b.T
+    if b is not None:
+        Y += b.T
     if relu:  # outputs ≤ 0 get no gradient
         where = np.zeros(Y.shape, np.uint8) if where is None else where
         np.bitwise_or(where, np.multiply(Y <= 0, np.uint8(DEAD), dtype=np.uint8), out=where)
@@ -186,17 +193,22 @@ def _pool_relu(blocks: Array, b: Array, relu: bool) -> tuple[Array, NDArray[np.u
     return Y, where
 
 
-def _route(dY: Array, where: NDArray[np.uint8] | None, places: int) -> tuple[Array, Array]:
-    """The gradient (places, rows, F) of the values _pool_relu took its maxima from, each of
-    dY (rows, F) sent to its place, and the bias's gradient (F,)."""
-    if where is None:
-        return dY[np.newaxis], column_sums(dY)
-    dZ = np.empty((places, *dY.shape), dY.dtype)
-    here = np.empty_like(dY)
-    for q in range(places):
+def _route(dY: Array, where: NDArray[np.uint8], out: Places) -> None:
+    """_pool_relu backwards: out[q] gets the gradients dY of the outputs whose maximum was at
+    place q, and 0 elsewhere (and where the ReLU zeroed the output)."""
+    here = np.empty(where.shape, dY.dtype)
+    for q, target in enumerate(out):
         np.equal(where, q, out=here)  # 0 or 1, as floats: float products are fastest
-        np.multiply(dY, here, out=dZ[q])
-    return dZ, column_sums(dZ.reshape(-1, dY.shape[1]))
+        np.multiply(dY, here, out=target)
+
+
+def _to_places(dY: Array, where: NDArray[np.uint8] | None, places: int) -> Array:
+    """The gradients dY (rows, F) routed to their places, as (places, rows, F) blocks."""
+    if where is None:
+        return dY[np.newaxis]
+    dZ = np.empty((places, *dY.shape), dY.dtype)
+    _route(dY, where, dZ)
+    return dZ
 
 
 @dataclass(frozen=True)
@@ -219,28 +231,19 @@ class MaxPool2D:
         return {}, (H // self.size, W // self.size, C)
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
-        s = self.size
-        # the s·s strided views X[:, i::s, j::s, :] hold each window's values: the max is
-        # s·s - 1 elementwise maximums, no copies of the windows
-        Y = X[:, ::s, ::s, :].copy()
-        where = np.zeros(Y.shape, np.uint8)  # each maximum's place in its window
-        above, place = np.empty(Y.shape, bool), np.empty(Y.shape, np.uint8)
-        for k in range(1, s * s):
-            view = X[:, k // s :: s, k % s :: s, :]
-            # only a strictly larger value moves the place, so the first of equal maxima keeps
-            # it; places only grow, so the last move is the largest k (faster than copyto where=)
-            np.greater(view, Y, out=above)
-            np.maximum(where, np.multiply(above, np.uint8(k), out=place), out=where)
-            np.maximum(Y, view, out=Y)
-        return Y, where
+        # the s·s strided views X[:, i::s, j::s, :] hold each window's values at one place: the
+        # max is s·s - 1 elementwise maximums, no copies of the windows
+        return _pool_relu(self._places(X))
 
     def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
         where = cache
-        s = self.size
+        if where is None:  # 1x1 windows
+            return dY, {}
         N, Ho, Wo, C = dY.shape
-        dX = np.empty((N, Ho * s, Wo * s, C), dY.dtype)  # the s·s views below cover all of it
-        here = np.empty(where.shape, dY.dtype)
-        for k in range(s * s):
-            np.equal(where, k, out=here)  # 0 or 1, as floats: float products are fastest
-            np.multiply(dY, here, out=dX[:, k // s :: s, k % s :: s, :])
+        dX = np.empty((N, Ho * self.size, Wo * self.size, C), dY.dtype)  # the views cover all of it
+        _route(dY, where, self._places(dX))
         return dX, {}
+
+    def _places(self, X: Array) -> list[Array]:
+        s = self.size
+        return [X[:, q // s :: s, q % s :: s, :] for q in range(s * s)]
