@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.checks import require
 from core.layers import Array
 
 SIDE = 28
@@ -23,8 +24,9 @@ class Augment:
     zoom: float = 0.0  # scale by a factor within 1 ± zoom
 
     def __post_init__(self) -> None:
-        if self.shift < 0 or self.rotate < 0 or not 0 <= self.zoom < 1:
-            raise ValueError(f"augmentation needs shift ≥ 0, rotate ≥ 0 and 0 ≤ zoom < 1, got {self}")
+        require(0 <= self.shift < np.inf, "shift", "0 or more", self.shift)
+        require(0 <= self.rotate <= 180, "rotate", "in [0, 180]", self.rotate)
+        require(0 <= self.zoom < 1, "zoom", "in [0, 1)", self.zoom)
 
     @property
     def active(self) -> bool:

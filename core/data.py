@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.checks import require
+
 N_PIXELS = 784
 
 
@@ -21,7 +23,6 @@ def scale_pixels(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 def split_dev(n: int, dev_rows: int, rng: np.random.Generator) -> tuple[NDArray[Any], NDArray[Any]]:
     """Row indices (train, dev): dev_rows drawn at random, both kept in file order."""
-    if not 0 < dev_rows < n:
-        raise ValueError(f"dev set of {dev_rows} rows needs between 1 and {n - 1} (the data has {n})")
+    require(0 < dev_rows < n, "dev_rows", f"from 1 to {n - 1}, as the data has {n} rows", dev_rows)
     order = rng.permutation(n)
     return np.sort(order[dev_rows:]), np.sort(order[:dev_rows])

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from core.checks import require
+
 Array = NDArray[np.floating[Any]]
 Params = dict[str, Array]
 Shape = tuple[int, ...]
@@ -54,6 +56,10 @@ class Layer(Protocol):
     ) -> tuple[Array | None, Params]: ...
 
 
+def check_init(init: str) -> None:
+    require(init in INITS, "init", "one of " + ", ".join(INITS), init)
+
+
 def he_normal(rng: np.random.Generator, shape: Shape, fan_in: int) -> Array:
     """N(0, 2/fan_in), the initialisation that keeps ReLU activations' variance (He et al. 2015)."""
     weights: Array = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
@@ -62,7 +68,8 @@ def he_normal(rng: np.random.Generator, shape: Shape, fan_in: int) -> Array:
 
 @dataclass(frozen=True)
 class Dense:
-    """Z = X·Wᵀ + bᵀ with W (n_out, n_in) and b (n_out, 1); X is (m, n_in).
+    """Z = X·Wᵀ + bᵀ with W (n_out, n_in) and b (n_out, 1); X is (m, n_in); with relu, the
+    layer gives ReLU(Z) (the model fuses a "dense" and the "relu" after it into one).
 
     init "uniform" draws W and b from U[-0.5, 0.5), as the seed network does; "he" draws W from
     N(0, 2/n_in) with b = 0.
@@ -70,12 +77,12 @@ class Dense:
 
     n_out: int
     init_scheme: str = "he"
+    relu: bool = False
 
     def __post_init__(self) -> None:
         if self.n_out < 1:
             raise ValueError(f"Dense: n_out must be at least 1, got {self.n_out}")
-        if self.init_scheme not in INITS:
-            raise ValueError(f"Dense: init must be one of {INITS}, got {self.init_scheme!r}")
+        check_init(self.init_scheme)
 
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         if len(in_shape) != 1:
@@ -89,13 +96,17 @@ class Dense:
             b = np.zeros((self.n_out, 1), np.float32)
         return {"W": W, "b": b}, (self.n_out,)
 
-    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Array]:
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
         Z = X @ params["W"].T  # (m, n_in) @ (n_in, n_out)
         Z += params["b"].T
-        return Z, X
+        if self.relu:
+            return np.maximum(Z, 0), (X, Z)
+        return Z, (X, None)
 
-    def backward(self, params: Params, cache: Array, dZ: Array, need_dX: bool) -> tuple[Array | None, Params]:
-        X = cache
+    def backward(self, params: Params, cache: Any, dZ: Array, need_dX: bool) -> tuple[Array | None, Params]:
+        X, Z = cache
+        if Z is not None:  # through the ReLU: outputs ≤ 0 pass no gradient
+            dZ = dZ * (Z > 0)
         dW = dZ.T @ X  # (n_out, m) @ (m, n_in)
         db = dZ.sum(axis=0)[:, np.newaxis]  # (n_out, 1)
         dX = dZ @ params["W"] if need_dX else None  # (m, n_out) @ (n_out, n_in)

@@ -30,19 +30,33 @@ def softmax_cross_entropy(Z: Array, y: Labels, n: int | None = None) -> tuple[fl
     m = Z.shape[0]
     if y.shape != (m,):
         raise ValueError(f"labels must have shape ({m},), got {y.shape}")
-    n = m if n is None else n
-    columns = np.arange(m)
     E = _columns(Z)  # (classes, m)
-    E -= E.max(axis=0)  # logits shifted by their max: exp cannot overflow
-    picked = E[y, columns]  # the label's shifted logit
+    E -= E.max(axis=0)
+    loss = cross_entropy_of_shifted(E, label_places(y), m if n is None else n)
+    return loss, E.T
+
+
+def label_places(y: Labels) -> NDArray[np.intp]:
+    """Where each example's label sits in a flat (classes, m) array: y·m + column."""
+    m = len(y)
+    places: NDArray[np.intp] = y.astype(np.intp) * m + np.arange(m)
+    return places
+
+
+def cross_entropy_of_shifted(E: Array, places: NDArray[np.intp], n: int) -> float:
+    """The step itself, in place on logits E (classes, m), C-contiguous, each column already shifted
+    by its maximum (so exp cannot overflow): returns the cross-entropy summed over the columns / n,
+    and leaves dZ = (A - Y) / n in E. places are label_places(y)."""
+    flat = E.reshape(-1)  # a view: E is contiguous
+    picked = flat[places]  # the label's shifted logit
     np.exp(E, out=E)
     total = E.sum(axis=0)
     # -log softmax(Z)[y] = log Σexp(shifted) - shifted[y]: exact, never log(0)
     loss = float(np.sum(np.log(total) - picked, dtype=np.float64)) / n
     E /= total  # A
-    E[y, columns] -= 1  # A - Y without building Y
+    flat[places] -= 1  # A - Y without building Y
     E /= n
-    return loss, E.T
+    return loss
 
 
 def _columns(Z: Array) -> Array:

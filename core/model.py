@@ -16,6 +16,7 @@ A model whose first layer is a convolution sees each 784-pixel row as a 28 x 28 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,20 @@ from typing import Any
 import numpy as np
 
 from core.conv import Conv2D, MaxPool2D
-from core.layers import INFERENCE, Array, BatchNorm, Dense, Dropout, Flatten, Layer, Mode, Params, ReLU, Shape
+from core.layers import (
+    INFERENCE,
+    Array,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    Mode,
+    Params,
+    ReLU,
+    Shape,
+    check_init,
+)
 from core.losses import softmax
 
 N_PIXELS = 784
@@ -82,6 +96,7 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
     """The model the specs describe, checked for fitting shapes and 10 outputs.
 
     n_in, the number of inputs of a model without convolutions, is 784 but for tests."""
+    check_init(init)
     if not spec:
         raise ValueError("a model needs at least one layer")
     layers = [parse(s, init) for s in spec]
@@ -100,24 +115,32 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
 
 
 def _fuse(layers: Sequence[Layer], spec: Sequence[str]) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
-    """A convolution absorbs the max-pooling and the ReLU that follow it, in either order
-    (relu(max(z)) = max(relu(z)), gradients included): one layer computes the same values, faster
-    (Conv2D's pool and relu). Returns the layers and their specs, a fused layer's joined by ", "."""
+    """Layers that absorb the ones after them, where one layer computes the same values faster:
+    a convolution absorbs the max-pooling and the ReLU that follow it, in either order
+    (relu(max(z)) = max(relu(z)), gradients included; Conv2D's pool and relu), and a dense layer
+    the ReLU after it (Dense's relu: then a model of dense layers alone is a stack that the
+    full-batch step of core/train.py runs in its own layout, the seed network's among them).
+    Returns the layers and their specs, a fused layer's joined by ", "."""
     fused: list[Layer] = []
     parts: list[str] = []
     for layer, text in zip(layers, spec, strict=True):
-        last = fused[-1] if fused else None
-        if isinstance(last, Conv2D) and (
-            (isinstance(layer, MaxPool2D) and last.pool == 1) or (isinstance(layer, ReLU) and not last.relu)
-        ):
-            pool = layer.size if isinstance(layer, MaxPool2D) else last.pool
-            relu = last.relu or isinstance(layer, ReLU)
-            fused[-1] = Conv2D(last.filters, last.size, last.padding, pool, relu)
+        merged = _absorb(fused[-1], layer) if fused else None
+        if merged is not None:
+            fused[-1] = merged
             parts[-1] += f", {text}"
         else:
             fused.append(layer)
             parts.append(text)
     return tuple(fused), tuple(parts)
+
+
+def _absorb(last: Layer, layer: Layer) -> Layer | None:
+    """last with layer fused into it, or None where they stay two layers."""
+    if isinstance(last, Conv2D) and isinstance(layer, MaxPool2D) and last.pool == 1:
+        return dataclasses.replace(last, pool=layer.size)
+    if isinstance(last, Conv2D | Dense) and isinstance(layer, ReLU) and not last.relu:
+        return dataclasses.replace(last, relu=True)
+    return None
 
 
 def mlp(sizes: tuple[int, ...], init: str = "uniform") -> Sequential:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.checks import SettingError, require
 from core.layers import Array, Params
 
 OPTIMIZERS = ("gd", "momentum", "adam")
@@ -36,12 +37,9 @@ class Optimizer:
     weight_decay: float = 0.0  # λ
 
     def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight decay must be 0 or more, got {self.weight_decay}")
+        require(self.name in OPTIMIZERS, "optimizer", "one of " + ", ".join(OPTIMIZERS), self.name)
+        require(0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum)
+        require(0 <= self.weight_decay < math.inf, "weight_decay", "0 or more", self.weight_decay)
 
     def init(self, params: Params) -> dict[str, Any]:
         zeros = {key: np.zeros_like(value) for key, value in params.items()}
@@ -101,4 +99,4 @@ def learning_rate(alpha: float, schedule: str, epoch: int, epochs: int, decay: f
         return alpha * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
     if schedule == "exponential":
         return alpha * decay**epoch
-    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    raise SettingError("schedule", "one of " + ", ".join(SCHEDULES), schedule)

@@ -8,6 +8,7 @@ zeros of MNIST's blank regions. The rest of a step runs on the whole batch at on
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from numpy.typing import NDArray
 
 from core import model as M
 from core.augment import Augment
-from core.layers import Array, Dense, Mode, Params, ReLU
-from core.losses import softmax_cross_entropy
+from core.checks import require
+from core.layers import Array, Dense, Mode, Params
+from core.losses import cross_entropy_of_shifted, label_places, softmax_cross_entropy
 from core.metrics import accuracy, log_loss
 from core.optimizers import Optimizer, learning_rate
 
@@ -76,7 +78,7 @@ def pack(X: Array, y: NDArray[Any], chunk_rows: int = CHUNK_ROWS) -> Packed:
         columns = np.flatnonzero(block.any(axis=0))
         chunks.append(Chunk(np.ascontiguousarray(block[:, columns]), columns, start, start + len(block)))
     labels = y[order].astype(np.intp)
-    return Packed(chunks, labels, labels * len(labels) + np.arange(len(labels)))
+    return Packed(chunks, labels, label_places(labels))
 
 
 def _by_ink_box(X: Array) -> NDArray[np.intp]:
@@ -94,72 +96,55 @@ def _by_ink_box(X: Array) -> NDArray[np.intp]:
 
 
 def loss_and_gradient(net: M.Sequential, params: Params, packed: Packed) -> tuple[float, Params, int]:
-    """Mean loss over all packed rows, its gradient, and how many rows are predicted right.
+    """Mean loss over all packed rows, its gradient, and how many rows are predicted right, for a
+    stack of dense layers (the model fuses each relu into the dense layer before it).
 
-    The seed network's shape (dense, relu, dense) runs its equations as they are written; any
-    other stack of dense and relu layers runs layer by layer, chunk by chunk."""
-    kinds = [type(layer) for layer in net.layers]
-    if kinds == [Dense, ReLU, Dense]:
-        return _dense_relu_dense(params, packed)
-    first = "W" + net.names()[0]  # the weights that meet the inputs: W1
-    assert first == "W1", "packing needs a first layer with weights"
-    m = len(packed.y)
-    loss, correct = 0.0, 0
-    grads: Params = {key: np.zeros_like(value) for key, value in params.items()}
-    for chunk in packed.chunks:
-        y = packed.y[chunk.start : chunk.stop]
-        narrow = {**params, first: params[first][:, chunk.columns]}  # (hidden, k)
-        Z, caches = M.forward(net, narrow, chunk.X)  # (rows, k) -> (rows, classes)
-        correct += int(np.count_nonzero(Z.argmax(axis=1) == y))
-        chunk_loss, dZ = softmax_cross_entropy(Z, y, n=m)
-        for key, value in M.backward(net, narrow, caches, dZ).items():
-            if key == first:
-                grads[key][:, chunk.columns] += value
-            else:
-                grads[key] += value
-        loss += chunk_loss
-    return loss, grads, correct
-
-
-def _dense_relu_dense(params: Params, packed: Packed) -> tuple[float, Params, int]:
-    """The seed network's step in the (units, m) layout of its equations, X being 784 × m:
+    The equations run as the seed network's are written, in the (units, m) layout, X being 784 × m:
 
         Z1 = W1·X + b1, A1 = ReLU(Z1), Z2 = W2·A1 + b2, A2 = softmax(Z2)
         dZ2 = A2 − Y, dW2 = dZ2·A1ᵀ/m, db2 = ΣdZ2/m, dZ1 = W2ᵀ·dZ2 ⊙ ReLU′(Z1),
         dW1 = dZ1·Xᵀ/m, db1 = ΣdZ1/m
 
-    (the 1/m is applied to dZ2 once). Only the two products with X run chunk by chunk; in this
-    layout the sums over the m examples run along contiguous rows, which NumPy does fastest."""
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
-    m, hidden, classes, dtype = len(packed.y), len(W1), len(W2), W1.dtype
-    Z1_rows = packed.buffer("Z1 rows", (m, hidden), dtype)  # X·W1ᵀ, one chunk of rows at a time
+    (the 1/m is applied to the last dZ once), and so on for more layers. Only the two products
+    with X run chunk by chunk; in this layout the sums over the m examples run along contiguous
+    rows, which NumPy does fastest."""
+    layers = [layer for layer in net.layers if isinstance(layer, Dense)]
+    if len(layers) != len(net.layers):
+        raise ValueError("the full-batch step takes dense layers only, each with at most one relu after it")
+    W = [params[f"W{i}"] for i in range(1, len(layers) + 1)]
+    b = [params[f"b{i}"] for i in range(1, len(layers) + 1)]
+    m, dtype = len(packed.y), W[0].dtype
+    Z1_rows = packed.buffer("Z1 rows", (m, len(W[0])), dtype)  # X·W1ᵀ, one chunk of rows at a time
     for chunk in packed.chunks:
-        np.matmul(chunk.X, W1[:, chunk.columns].T, out=Z1_rows[chunk.start : chunk.stop])
-    Z1 = np.add(Z1_rows.T, b1, out=packed.buffer("Z1", (hidden, m), dtype))
-    A1 = np.maximum(Z1, 0, out=packed.buffer("A1", (hidden, m), dtype))
-    E = np.matmul(W2, A1, out=packed.buffer("E", (classes, m), dtype))  # Z2, then shifted,
-    E += b2  # exponentiated and normalised in place
+        np.matmul(chunk.X, W[0][:, chunk.columns].T, out=Z1_rows[chunk.start : chunk.stop])
+    Z = [np.add(Z1_rows.T, b[0], out=packed.buffer("Z1", (len(W[0]), m), dtype))]
+    A: list[Array] = []  # each layer's output: ReLU(Z) where it has a relu, else Z itself
+    for i, layer in enumerate(layers):
+        A.append(
+            np.maximum(Z[i], 0, out=packed.buffer(f"A{i + 1}", Z[i].shape, dtype)) if layer.relu else Z[i]
+        )
+        if i + 1 < len(layers):
+            Z.append(np.matmul(W[i + 1], A[i], out=packed.buffer(f"Z{i + 2}", (len(W[i + 1]), m), dtype)))
+            Z[-1] += b[i + 1]
+    E = A[-1]  # the logits, shifted, exponentiated and normalised in place
     E -= E.max(axis=0)  # each column's largest logit is now exactly 0: exp cannot overflow
-    correct = _right(E, packed, packed.buffer("at max", (classes, m), np.bool_))
-    flat = E.reshape(-1)  # a view: E is contiguous
-    picked = flat[packed.picks]  # the label's shifted logit
-    np.exp(E, out=E)
-    total = E.sum(axis=0)
-    loss = float(np.sum(np.log(total) - picked, dtype=np.float64)) / m  # -log softmax(Z2)[y], exact
-    E /= total  # A2
-    flat[packed.picks] -= 1  # A2 − Y
-    E /= m  # dZ2, with the 1/m of every gradient below
-    dZ1 = np.matmul(W2.T, E, out=packed.buffer("dZ1", (hidden, m), dtype))
-    dZ1 *= np.greater(Z1, 0, out=packed.buffer("Z1 > 0", (hidden, m), np.bool_))  # ⊙ ReLU′(Z1)
-    dW1 = np.zeros_like(W1)
-    for chunk in packed.chunks:
-        dW1[:, chunk.columns] += dZ1[:, chunk.start : chunk.stop] @ chunk.X
-    grads = {
-        "W1": dW1,
-        "b1": dZ1.sum(axis=1, keepdims=True),
-        "W2": E @ A1.T,
-        "b2": E.sum(axis=1, keepdims=True),
-    }
+    correct = _right(E, packed, packed.buffer("at max", E.shape, np.bool_))
+    loss = cross_entropy_of_shifted(E, packed.picks, m)  # E is now dZ of the last layer, with its 1/m
+    grads: Params = {}
+    dA = E
+    for i in reversed(range(len(layers))):
+        dZ = dA
+        if layers[i].relu:  # ⊙ ReLU′(Z)
+            dZ *= np.greater(Z[i], 0, out=packed.buffer(f"Z{i + 1} > 0", Z[i].shape, np.bool_))
+        if i == 0:
+            dW1 = np.zeros_like(W[0])
+            for chunk in packed.chunks:
+                dW1[:, chunk.columns] += dZ[:, chunk.start : chunk.stop] @ chunk.X
+            grads["W1"] = dW1
+        else:
+            grads[f"W{i + 1}"] = dZ @ A[i - 1].T
+            dA = np.matmul(W[i].T, dZ, out=packed.buffer(f"dZ{i}", (len(W[i - 1]), m), dtype))
+        grads[f"b{i + 1}"] = dZ.sum(axis=1, keepdims=True)
     return loss, grads, correct
 
 
@@ -185,8 +170,11 @@ class Schedule:
     keep_best: bool = False  # end with the weights of the best dev epoch, not the last
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 0 or self.patience < 0:
-            raise ValueError(f"epochs must be ≥ 1, batch_size and patience ≥ 0, got {self}")
+        require(self.epochs >= 1, "epochs", "at least 1", self.epochs)
+        require(self.batch_size >= 0, "batch_size", "0 (full batch) or more", self.batch_size)
+        require(math.isfinite(self.alpha) and self.alpha > 0, "alpha", "a finite number above 0", self.alpha)
+        require(0 < self.decay <= 1, "decay", "in (0, 1]", self.decay)
+        require(self.patience >= 0, "patience", "0 (never stop early) or more", self.patience)
         learning_rate(self.alpha, self.schedule, 0, self.epochs, self.decay)  # checks the name
 
 
@@ -227,8 +215,11 @@ def fit(
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
     full_batch = schedule.batch_size == 0 or schedule.batch_size >= len(X)
-    if full_batch and not all(isinstance(layer, Dense | ReLU) for layer in net.layers):
-        raise ValueError("full-batch training takes dense and relu layers only: set a batch size")
+    if full_batch and not all(isinstance(layer, Dense) for layer in net.layers):
+        raise ValueError(
+            "full-batch training takes dense and relu layers only, each relu after a dense one: "
+            "set a batch size"
+        )
     if full_batch and augment.active:
         raise ValueError("augmentation needs mini-batches: set a batch size")
     packed = pack(X, y) if full_batch else None

@@ -44,5 +44,5 @@ def test_random_augmentation_is_reproducible_and_keeps_float32():
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match="zoom < 1"):
+    with pytest.raises(ValueError, match=r"zoom must be in \[0, 1\), found 1.5"):
         Augment(zoom=1.5)

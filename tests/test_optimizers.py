@@ -84,7 +84,7 @@ def test_schedules():
 
 
 def test_bad_optimizers_are_refused():
-    with pytest.raises(ValueError, match="optimizer must be one of gd, momentum, adam, got 'rmsprop'"):
+    with pytest.raises(ValueError, match="optimizer must be one of gd, momentum, adam, found 'rmsprop'"):
         Optimizer("rmsprop")
     with pytest.raises(ValueError, match="momentum must be in"):
         Optimizer("momentum", momentum=1.0)
