@@ -1,4 +1,8 @@
-"""The `digits` command: one subcommand per pipeline stage, as dvc.yaml runs them."""
+"""The `digits` command: one subcommand per pipeline stage, as dvc.yaml runs them.
+
+Each command imports its stage's module when it runs, so that a stage loads (and dvc.yaml lists)
+only the code it uses: `digits download` never loads the network.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,9 @@ from typing import Annotated
 
 import typer
 
+from stages import artifacts as A
 from stages import common
 from stages import config as C
-from stages import download as download_stage
-from stages import evaluate as evaluate_stage
-from stages import predict as predict_stage
-from stages import preprocess as preprocess_stage
-from stages import submit as submit_stage
-from stages import train as train_stage
 from stages.common import fail_cleanly
 
 app = typer.Typer(
@@ -52,7 +51,7 @@ def options(
 @fail_cleanly
 def download(
     params: ParamsFile = C.PARAMS,
-    out: Annotated[Path, typer.Option(help="Folder to fill.", file_okay=False)] = download_stage.RAW,
+    out: Annotated[Path, typer.Option(help="Folder to fill.", file_okay=False)] = A.RAW,
 ) -> None:
     """Fetch and check the data named by download.source into OUT.
 
@@ -61,32 +60,34 @@ def download(
     Kaggle's digit-recognizer.zip (checked by SHA-256), or a folder with train.csv and test.csv
     (checked by schema).
     """
-    download_stage.run(C.load(C.Download, params), out)
+    from stages import download as stage
+
+    stage.run(C.load(C.Download, params), out, params)
 
 
 @app.command()
 @fail_cleanly
 def preprocess(
     params: ParamsFile = C.PARAMS,
-    raw: Annotated[
-        Path, typer.Option(help="Folder that download filled.", file_okay=False)
-    ] = download_stage.RAW,
-    out: Processed = preprocess_stage.PROCESSED,
+    raw: Annotated[Path, typer.Option(help="Folder that download filled.", file_okay=False)] = A.RAW,
+    out: Processed = A.PROCESSED,
 ) -> None:
     """Check the raw CSVs and hold out preprocess.dev_rows rows (chosen by preprocess.seed) as the dev set."""
-    preprocess_stage.run(C.load(C.Preprocess, params), raw, out)
+    from stages import preprocess as stage
+
+    stage.run(C.load(C.Preprocess, params), raw, out, params)
 
 
 @app.command()
 @fail_cleanly
 def train(
     params: ParamsFile = C.PARAMS,
-    processed: Processed = preprocess_stage.PROCESSED,
-    weights: Weights = train_stage.WEIGHTS,
+    processed: Processed = A.PROCESSED,
+    weights: Weights = A.WEIGHTS,
     history: Annotated[
         Path,
         typer.Option(help="Per-epoch train and dev loss and accuracy (CSV, a DVC plot).", dir_okay=False),
-    ] = train_stage.HISTORY,
+    ] = A.HISTORY,
 ) -> None:
     """Train the model train.layers describes (the seed network by default) and write its weights.
 
@@ -94,44 +95,44 @@ def train(
     train.batch_size (0: the full batch, the seed's gradient descent); initial weights, shuffling
     and augmentation from train.seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
-    train_stage.run(C.load(C.Train, params), processed, weights, history, params)
+    from stages import train as stage
+
+    stage.run(C.load(C.Train, params), processed, weights, history, params)
 
 
 @app.command()
 @fail_cleanly
 def evaluate(
     params: ParamsFile = C.PARAMS,
-    processed: Processed = preprocess_stage.PROCESSED,
-    weights: Weights = train_stage.WEIGHTS,
-    metrics: Annotated[
-        Path, typer.Option(help="Metrics JSON to write.", dir_okay=False)
-    ] = evaluate_stage.METRICS,
+    processed: Processed = A.PROCESSED,
+    weights: Weights = A.WEIGHTS,
+    metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.", dir_okay=False)] = A.METRICS,
     confusion: Annotated[
         Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).", dir_okay=False)
-    ] = evaluate_stage.CONFUSION,
+    ] = A.CONFUSION,
     mistakes: Annotated[
         Path,
         typer.Option(help="PNG of the dev digits most confidently misread (a DVC plot).", dir_okay=False),
-    ] = evaluate_stage.MISTAKES,
+    ] = A.MISTAKES,
 ) -> None:
     """Score the weights: accuracy, log loss, macro F1, and each digit's precision and recall, on
     train and dev (and, on the offline sample, on its held-back test labels)."""
-    evaluate_stage.run(C.load(C.Train, params), processed, weights, metrics, confusion, mistakes, params)
+    from stages import evaluate as stage
+
+    stage.run(C.load(C.Train, params), processed, weights, metrics, confusion, mistakes, params)
 
 
 @app.command()
 @fail_cleanly
 def submit(
     params: ParamsFile = C.PARAMS,
-    processed: Processed = preprocess_stage.PROCESSED,
-    weights: Weights = train_stage.WEIGHTS,
-    out: Annotated[
-        Path, typer.Option(help="Submission CSV to write.", dir_okay=False)
-    ] = submit_stage.SUBMISSION,
+    processed: Processed = A.PROCESSED,
+    weights: Weights = A.WEIGHTS,
+    out: Annotated[Path, typer.Option(help="Submission CSV to write.", dir_okay=False)] = A.SUBMISSION,
     record: Annotated[
         Path,
         typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics).", dir_okay=False),
-    ] = submit_stage.KAGGLE,
+    ] = A.KAGGLE,
     check: Annotated[
         Path | None,
         typer.Option(
@@ -147,11 +148,13 @@ def submit(
     With submit.upload: true, upload it to Kaggle with a message naming the git revision and the
     params, wait up to submit.wait seconds for its public score, and record both in RECORD.
     """
+    from stages import submit as stage
+
     if check is not None:
-        submit_stage.check(check, processed)
+        stage.check(check, processed)
     else:
         train = C.load(C.Train, params)
-        submit_stage.run(C.load(C.Submit, params), processed, weights, out, record, params, train)
+        stage.run(C.load(C.Submit, params), processed, weights, out, record, params, train)
 
 
 @app.command()
@@ -160,7 +163,7 @@ def predict(
     images: Annotated[
         list[Path], typer.Argument(help="Pictures of one digit each: PNG, JPEG, ...", show_default=False)
     ],
-    weights: Weights = train_stage.WEIGHTS,
+    weights: Weights = A.WEIGHTS,
     show: Annotated[
         Path | None,
         typer.Option(
@@ -174,7 +177,9 @@ def predict(
     inverted to light ink on black if needed, cropped to the ink, fitted into 20x20 and centred by
     mass in 28x28, as MNIST's digits were.
     """
-    predict_stage.run(images, weights, show)
+    from stages import predict as stage
+
+    stage.run(images, weights, show)
 
 
 def main() -> None:

@@ -1,22 +1,20 @@
 """params.yaml, one typed and frozen section per stage.
 
 Each stage loads only its own section; unknown keys, missing keys and wrong types are errors that
-name the key.
+name the key. Values are checked where they are used, mostly by core (SettingError), and
+setting_failure names their key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from core.layers import INITS
-from core.model import build
-from core.optimizers import OPTIMIZERS, SCHEDULES
+from core.checks import SettingError
 from stages.common import Failure
 
 PARAMS = Path("params.yaml")
@@ -135,16 +133,18 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
         raise Failure(f"{path}: '{key}' must be {expected}, found {value!r} ({_kind(value)})")
 
 
+def setting_failure(path: Path, section: str, error: SettingError) -> Failure:
+    """core's SettingError for a value of section, as one line naming its key in path."""
+    return Failure(f"{path}: '{section}.{error.name}' must be {error.expected}, found {error.found!r}")
+
+
 def _check_values(path: Path, config: Any) -> None:
+    """The checks that belong to no single use: a preset the record can name, seeds numpy takes."""
+
     def bad(key: str, message: str) -> Failure:
         return Failure(f"{path}: '{type(config).__name__.lower()}.{key}' {message}")
 
-    if isinstance(config, Download) and not config.source.strip():
-        raise bad("source", "is empty (use 'sample', 'kaggle' or a path)")
-    if isinstance(config, Preprocess) and config.dev_rows < 1:
-        raise bad("dev_rows", f"must be at least 1, found {config.dev_rows}")
     if isinstance(config, Train):
-        _check_train(config, bad)
         presets = sorted(file.stem for file in (path.parent / PRESETS).glob("*.yaml"))
         if presets and config.preset not in presets:
             raise bad(
@@ -152,39 +152,6 @@ def _check_values(path: Path, config: Any) -> None:
                 f"must name a preset in {PRESETS}/ ({', '.join(presets)}), found {config.preset!r}: "
                 "switch presets with 'dvc exp run -S preset=NAME'",
             )
-    if isinstance(config, Submit) and config.wait < 0:
-        raise bad("wait", f"must be 0 (do not wait) or more seconds, found {config.wait}")
     for field in dataclasses.fields(config):
         if field.name == "seed" and config.seed < 0:
             raise bad("seed", f"must be 0 or more, found {config.seed}")
-
-
-def _check_train(config: Train, bad: Any) -> None:
-    checks = [
-        ("alpha", math.isfinite(config.alpha) and config.alpha > 0, "a finite number above 0"),
-        ("epochs", config.epochs >= 1, "at least 1"),
-        ("batch_size", config.batch_size >= 0, "0 (full batch) or more"),
-        ("patience", config.patience >= 0, "0 (never stop early) or more"),
-        ("momentum", 0 <= config.momentum < 1, "in [0, 1)"),
-        ("weight_decay", 0 <= config.weight_decay < math.inf, "0 or more"),
-        ("decay", 0 < config.decay <= 1, "in (0, 1]"),
-        ("shift", 0 <= config.shift < math.inf, "0 or more"),
-        ("rotate", 0 <= config.rotate <= 180, "in [0, 180]"),
-        ("zoom", 0 <= config.zoom < 1, "in [0, 1)"),
-        ("optimizer", config.optimizer in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
-        ("schedule", config.schedule in SCHEDULES, "one of " + ", ".join(SCHEDULES)),
-        ("init", config.init in INITS, "one of " + ", ".join(INITS)),
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            raise bad(key, f"must be {expected}, found {getattr(config, key)!r}")
-    if config.full_data and (config.keep_best or config.patience):
-        raise bad(
-            "full_data",
-            "trains on the dev rows too, so 'train.keep_best' and 'train.patience', which choose "
-            "epochs by dev accuracy, must be false and 0",
-        )
-    try:
-        build(config.layers, config.init)
-    except ValueError as error:
-        raise bad("layers", f"does not describe a model: {error}") from None

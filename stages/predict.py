@@ -16,12 +16,13 @@ from core import model as M
 from core.data import scale_pixels
 from core.images import to_mnist
 from stages import imageio
+from stages import weights as weights_file
+from stages.artifacts import WEIGHTS
 from stages.common import Failure, say, write_bytes
-from stages.train import WEIGHTS, load_weights
 
 
 def run(images: list[Path], weights: Path = WEIGHTS, show: Path | None = None) -> None:
-    net, params = load_weights(weights)
+    net, params = weights_file.read(weights)
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
     probs = M.predict_proba(net, params, scale_pixels(digits.reshape(len(images), -1)))  # (n, 10)
     for path, p in zip(images, probs, strict=True):

@@ -18,14 +18,18 @@ import numpy as np
 from core import model as M
 from core.data import scale_pixels
 from stages import csvio, kaggle_client
+from stages import weights as weights_file
+from stages.artifacts import (
+    KAGGLE,
+    OFFLINE_SAMPLE,
+    PROCESSED,
+    SAMPLE_WARNING,
+    SUBMISSION,
+    WEIGHTS,
+    read_split,
+)
 from stages.common import Failure, say, warn, write_bytes, write_text
 from stages.config import PARAMS, Submit, Train
-from stages.download import SAMPLE_WARNING
-from stages.preprocess import PROCESSED, load_split
-from stages.train import WEIGHTS, load_weights
-
-SUBMISSION = Path("data/submission.csv")
-KAGGLE = Path("data/kaggle.json")
 
 
 def run(
@@ -39,9 +43,12 @@ def run(
 ) -> None:
     """Write the submission of the weights (which must be of train's model, when given), then
     upload it if config says so, with a message naming train's values."""
-    net, weights_params = load_weights(weights, train.layers if train else None, params)
-    pixels, _, data = load_split(processed, "test")
-    if config.upload and data == "offline-sample":
+    if config.wait < 0:
+        raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
+    net, weights_params = weights_file.read(weights, train.layers if train else None, params)
+    test = read_split(processed, "test")
+    pixels, data = test.pixels, test.data
+    if config.upload and data == OFFLINE_SAMPLE:
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
@@ -49,11 +56,11 @@ def run(
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")
-    if data == "offline-sample":
+    if data == OFFLINE_SAMPLE:
         warn(SAMPLE_WARNING)
     if not config.upload:
         write_text(record, json.dumps({"kaggle_status": "not uploaded"}, indent=2) + "\n")
-        if data != "offline-sample":
+        if data != OFFLINE_SAMPLE:
             say("to upload: set submit.upload: true in params.yaml, or run")
             say(f'  kaggle competitions submit -c digit-recognizer -f {out} -m "<message>"')
         return
@@ -95,6 +102,5 @@ def _git(*args: str) -> str:
 
 def check(path: Path, processed: Path = PROCESSED) -> None:
     """Check a submission file against the competition's format and the test set's size."""
-    pixels, _, _ = load_split(processed, "test")
-    labels = csvio.read_labels(path, len(pixels))
+    labels = csvio.read_labels(path, len(read_split(processed, "test").pixels))
     say(f"{path}: a valid submission: {len(labels)} rows, ImageIds 1..{len(labels)}, labels 0..9")

@@ -10,18 +10,15 @@ import numpy as np
 
 from core import model as M
 from core.augment import Augment
+from core.checks import SettingError
 from core.data import scale_pixels
-from core.layers import Params
 from core.optimizers import Optimizer
-from core.serialization import load_npz, npz_bytes
 from core.train import Epoch, Schedule, fit
+from stages import weights as weights_file
+from stages.artifacts import HISTORY, OFFLINE_SAMPLE, PROCESSED, SAMPLE_WARNING, WEIGHTS, read_split
 from stages.common import Failure, say, warn, write_bytes, write_text
-from stages.config import PARAMS, Train
-from stages.download import SAMPLE_WARNING
-from stages.preprocess import PROCESSED, load_split
+from stages.config import PARAMS, Train, setting_failure
 
-WEIGHTS = Path("data/model/weights.npz")
-HISTORY = Path("data/plots/train_history.csv")
 LINES = 50  # at most this many progress lines when the output is not a terminal
 
 
@@ -32,28 +29,37 @@ def run(
     history: Path = HISTORY,
     params_file: Path = PARAMS,
 ) -> None:
-    X_u8, y, data = load_split(processed, "train")
-    Xd_u8, yd, _ = load_split(processed, "dev")
-    assert y is not None and yd is not None
-    if data == "offline-sample":
+    try:
+        net = M.build(config.layers, config.init)
+        schedule = Schedule(
+            config.epochs,
+            config.batch_size,
+            config.alpha,
+            config.schedule,
+            config.decay,
+            config.patience,
+            config.keep_best,
+        )
+        optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
+        augment = Augment(config.shift, config.rotate, config.zoom)
+    except SettingError as error:
+        raise setting_failure(params_file, "train", error) from None
+    except ValueError as error:  # only build raises others
+        raise Failure(f"{params_file}: 'train.layers' does not describe a model: {error}") from None
+    if config.full_data and (config.keep_best or config.patience):
+        raise Failure(
+            f"{params_file}: 'train.full_data' trains on the dev rows too, so 'train.keep_best' and "
+            "'train.patience', which choose epochs by dev accuracy, must be false and 0"
+        )
+    train, dev = read_split(processed, "train"), read_split(processed, "dev")
+    X_u8, y, Xd_u8, yd = train.pixels, train.labelled(), dev.pixels, dev.labelled()
+    if train.data == OFFLINE_SAMPLE:
         warn(SAMPLE_WARNING)
     if config.full_data:
         warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
         X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
     rng = np.random.default_rng(config.seed)
-    net = M.build(config.layers, config.init)
     params = M.init(net, rng)
-    schedule = Schedule(
-        config.epochs,
-        config.batch_size,
-        config.alpha,
-        config.schedule,
-        config.decay,
-        config.patience,
-        config.keep_best,
-    )
-    optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
-    augment = Augment(config.shift, config.rotate, config.zoom)
     batches = "full batch" if config.batch_size == 0 else f"batches of {config.batch_size}"
     size = sum(value.size for value in params.values())
     say(
@@ -73,7 +79,7 @@ def run(
         ) from None
     except ValueError as error:
         raise Failure(f"{params_file}: train: {error}") from None
-    write_bytes(weights, npz_bytes(M.to_arrays(net, kept)))
+    write_bytes(weights, weights_file.as_bytes(net, kept))
     rows = ["epoch,train_loss,train_accuracy,dev_loss,dev_accuracy"] + [
         f"{e.epoch},{e.train_loss:.6f},{e.train_accuracy:.6f},{e.dev_loss:.6f},{e.dev_accuracy:.6f}"
         for e in epochs
@@ -118,22 +124,3 @@ class Progress:
             f"dev accuracy {e.dev_accuracy:.4f}  alpha {e.alpha:.3g}  "
             f"{rate:,.0f} samples/s  ({e.seconds:.1f}s)"
         )
-
-
-def load_weights(
-    path: Path = WEIGHTS, layers: list[str] | None = None, params: Path = PARAMS
-) -> tuple[M.Sequential, Params]:
-    """The model and parameters a weights file holds; with layers (train.layers from params), the
-    model must be that one, so that no stage scores or submits weights params did not make."""
-    if not path.is_file():
-        raise Failure(f"{path}: no such file: run 'digits train' (or 'dvc repro') first")
-    try:
-        net, arrays = M.from_arrays(load_npz(path))
-    except ValueError as error:
-        raise Failure(f"{path}: {error}") from None
-    if layers is not None and list(net.spec) != list(layers):
-        raise Failure(
-            f"{path}: holds the model [{', '.join(net.spec)}], but 'train.layers' in {params} is "
-            f"[{', '.join(layers)}]: run 'digits train' (or 'dvc repro') to train it"
-        )
-    return net, arrays

@@ -182,29 +182,82 @@ def test_a_competition_file_whose_sha256_does_not_match(ran, tmp_path):
     _fails(ran, "download", path, "train.csv has SHA-256")
 
 
-# ---- params.yaml, read by the stage that uses the key -----------------------------------------
+# ---- params.yaml: every params case lives here -------------------------------------------------
+# The loader (stages/config.py) checks sections, keys and types for every stage; values are checked
+# where they are used, mostly by core, and the stage names the key.
 
 
-def _edit(project: Path, old: str, new: str) -> None:
+def _edit(project: Path, old: str | None, new: str) -> None:
+    """Replace old, which must be in params.yaml once, by new; old None: the whole file is new."""
     path = project / "params.yaml"
     text = path.read_text()
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new))
+    assert old is None or text.count(old) == 1, old
+    path.write_text(new if old is None else text.replace(old, new))
 
 
+TRAIN_SEED = "full_data: false\n  seed: 0"
+FULL_DATA = "keep_best: false\n  shift: 0.0\n  rotate: 0.0\n  zoom: 0.0\n  full_data: false"
 PARAMS_CASES = {
-    "unknown key": (
-        "  seed: 0\nsubmit",
-        "  seed: 0\n  nesterov: true\nsubmit",
+    # (old text, new text, the stage that reads it, what its one line says)
+    "not YAML": (
+        "alpha: 0.5",
+        "alpha: [0.5",
         "train",
-        "unknown key 'train.nesterov'",
+        "line 12: not valid YAML",
     ),
+    "not a mapping": (None, "- 1\n", "download", "expected a mapping of sections, found list"),
+    "unknown section": ("submit:", "model: {}\nsubmit:", "preprocess", "unknown section 'model'"),
+    "missing section": ("submit:\n  upload: false\n  wait: 0\n", "", "submit", "missing section 'submit'"),
+    "section not a mapping": (
+        None,
+        "train: [1, 2]\n",
+        "train",
+        "'train' must be a mapping of its keys, found list",
+    ),
+    "unknown key": (TRAIN_SEED, TRAIN_SEED + "\n  nesterov: true", "train", "unknown key 'train.nesterov'"),
     "missing key": ("  zoom: 0.0\n", "", "train", "missing key 'train.zoom'"),
-    "wrong type": (
+    "missing submit key": ("  wait: 0\n", "", "submit", "missing key 'submit.wait'"),
+    "a string for a number": (
         "epochs: 30",
         "epochs: '30'",
         "train",
         "'train.epochs' must be an integer, found '30' (str)",
+    ),
+    "a fraction for an integer": (
+        "epochs: 30",
+        "epochs: 5.5",
+        "train",
+        "'train.epochs' must be an integer, found 5.5",
+    ),
+    "true for an integer": (
+        "epochs: 30",
+        "epochs: true",
+        "train",
+        "'train.epochs' must be an integer, found True (bool)",
+    ),
+    "a word for a number": (
+        "alpha: 0.5",
+        "alpha: fast",
+        "train",
+        "'train.alpha' must be a number, found 'fast' (str)",
+    ),
+    "1 for true or false": (
+        "keep_best: false",
+        "keep_best: 1",
+        "train",
+        "'train.keep_best' must be true or false, found 1",
+    ),
+    "a string for true": (
+        "upload: false",
+        "upload: 'true'",
+        "submit",
+        "'submit.upload' must be true or false, found 'true'",
+    ),
+    "a string for the layers": (
+        "[dense 10, relu, dense 10]",
+        "dense 10",
+        "train",
+        "'train.layers' must be a list of strings",
     ),
     "alpha 0": (
         "alpha: 0.5",
@@ -212,7 +265,12 @@ PARAMS_CASES = {
         "train",
         "'train.alpha' must be a finite number above 0, found 0.0",
     ),
-    "alpha below 0": ("alpha: 0.5", "alpha: -0.1", "train", "'train.alpha' must be a finite number above 0"),
+    "alpha below 0": (
+        "alpha: 0.5",
+        "alpha: -0.1",
+        "train",
+        "'train.alpha' must be a finite number above 0, found -0.1",
+    ),
     "alpha infinite": (
         "alpha: 0.5",
         "alpha: .inf",
@@ -225,26 +283,101 @@ PARAMS_CASES = {
         "train",
         "'train.alpha' must be a finite number above 0, found nan",
     ),
-    "layer of size 0": (
-        "[dense 10, relu, dense 10]",
-        "[dense 0, relu, dense 10]",
+    "no epochs": ("epochs: 30", "epochs: 0", "train", "'train.epochs' must be at least 1, found 0"),
+    "negative batch size": (
+        "batch_size: 0",
+        "batch_size: -1",
         "train",
-        "'train.layers' does not describe a model: layer 'dense 0'",
+        "'train.batch_size' must be 0 (full batch) or more, found -1",
     ),
-    "dev set larger than the data": (
-        "dev_rows: 20",
-        "dev_rows: 5000",
-        "preprocess",
-        "'preprocess.dev_rows' is 5000, but data/raw/train.csv has only 120 rows",
+    "negative patience": (
+        "patience: 0",
+        "patience: -1",
+        "train",
+        "'train.patience' must be 0 (never stop early) or more, found -1",
     ),
+    "momentum 1": ("momentum: 0.0", "momentum: 1", "train", "'train.momentum' must be in [0, 1), found 1.0"),
+    "negative weight decay": (
+        "weight_decay: 0.0",
+        "weight_decay: -0.1",
+        "train",
+        "'train.weight_decay' must be 0 or more, found -0.1",
+    ),
+    "decay 0": ("decay: 1.0", "decay: 0", "train", "'train.decay' must be in (0, 1], found 0.0"),
+    "negative shift": ("shift: 0.0", "shift: -1", "train", "'train.shift' must be 0 or more, found -1.0"),
+    "rotate past 180": (
+        "rotate: 0.0",
+        "rotate: 190",
+        "train",
+        "'train.rotate' must be in [0, 180], found 190.0",
+    ),
+    "zoom 1": ("zoom: 0.0", "zoom: 1.0", "train", "'train.zoom' must be in [0, 1), found 1.0"),
     "unknown optimizer": (
         "optimizer: gd",
         "optimizer: rmsprop",
         "train",
         "'train.optimizer' must be one of gd, momentum, adam, found 'rmsprop'",
     ),
-    "not YAML": ("alpha: 0.5", "alpha: [0.5", "train", "not valid YAML"),
-    "missing section": ("submit:\n  upload: false\n  wait: 0\n", "", "submit", "missing section 'submit'"),
+    "unknown schedule": (
+        "schedule: constant",
+        "schedule: linear",
+        "train",
+        "'train.schedule' must be one of constant, cosine, exponential, found 'linear'",
+    ),
+    "unknown init": (
+        "init: uniform",
+        "init: xavier",
+        "train",
+        "'train.init' must be one of uniform, he, found 'xavier'",
+    ),
+    "layer of size 0": (
+        "[dense 10, relu, dense 10]",
+        "[dense 0, relu, dense 10]",
+        "train",
+        "'train.layers' does not describe a model: layer 'dense 0'",
+    ),
+    "unknown layer": (
+        "[dense 10, relu, dense 10]",
+        "[dense 10, tanh, dense 10]",
+        "train",
+        "'train.layers' does not describe a model: layer 'tanh' is not one of",
+    ),
+    "not 10 outputs": (
+        "[dense 10, relu, dense 10]",
+        "[dense 12, relu]",
+        "train",
+        "the last layer must give 10 outputs",
+    ),
+    "negative seed": (
+        TRAIN_SEED,
+        "full_data: false\n  seed: -3",
+        "train",
+        "'train.seed' must be 0 or more, found -3",
+    ),
+    "full data with keep_best": (
+        FULL_DATA,
+        FULL_DATA.replace("false", "true"),
+        "train",
+        "'train.full_data' trains on the dev rows too, so 'train.keep_best' and 'train.patience'",
+    ),
+    "no dev rows": (
+        "dev_rows: 20",
+        "dev_rows: 0",
+        "preprocess",
+        "'preprocess.dev_rows' must be from 1 to 119, as the data has 120 rows, found 0",
+    ),
+    "dev set larger than the data": (
+        "dev_rows: 20",
+        "dev_rows: 5000",
+        "preprocess",
+        "'preprocess.dev_rows' must be from 1 to 119, as the data has 120 rows, found 5000",
+    ),
+    "negative wait": (
+        "wait: 0",
+        "wait: -1",
+        "submit",
+        "'submit.wait' must be 0 (do not wait) or more seconds, found -1",
+    ),
 }
 
 
@@ -253,6 +386,13 @@ def test_bad_params(ran, case):
     old, new, stage, message = PARAMS_CASES[case]
     _edit(ran, old, new)
     _fails(ran, stage, "params.yaml", message)
+
+
+def test_an_empty_source(ran):
+    text = (ran / "params.yaml").read_text()
+    source = text.split("source: ", 1)[1].split("\n", 1)[0]
+    _edit(ran, f"source: {source}", "source: '  '")
+    _fails(ran, "download", "params.yaml", "'download.source' is empty (use 'sample', 'kaggle' or a path)")
 
 
 def test_an_unknown_preset(ran):

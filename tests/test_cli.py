@@ -224,28 +224,6 @@ def test_kaggle_download_goes_through_the_zip_check(project, tmp_path, monkeypat
     assert "Kaggle's digit-recognizer.zip: train.csv has SHA-256" in result.output
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        ("alpha", "0", "'train.alpha' must be a finite number above 0, found 0"),
-        ("alpha", ".nan", "'train.alpha' must be a finite number above 0, found nan"),
-        ("alpha", "fast", "'train.alpha' must be a number, found 'fast' (str)"),
-        ("layers", "[dense 0, dense 10]", "'train.layers' does not describe a model: layer 'dense 0'"),
-        ("epochs", "true", "'train.epochs' must be an integer, found True (bool)"),
-    ],
-)
-def test_train_params_are_checked(project, key, value, message):
-    text = (project / "params.yaml").read_text()
-    lines = [
-        f"  {key}: {value}" if line.startswith(f"  {key}:") and "train" in text[: text.index(line)] else line
-        for line in text.splitlines()
-    ]
-    (project / "params.yaml").write_text("\n".join(lines) + "\n")
-    result = digits("train")
-    assert result.exit_code == 1
-    assert f"params.yaml: {message}" in result.output
-
-
 def test_missing_weights_say_what_to_run(project):
     result = digits("evaluate")
     assert result.exit_code == 1

