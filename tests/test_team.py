@@ -1,0 +1,101 @@
+"""The README's "Working as a team", end to end: one git remote, one DVC remote (a folder), and
+experiments run on two machines, each a clone with its own home folder.
+
+The competition data sits at the same `~/...` path in every member's download.source, so params
+agree everywhere; a member without the files pulls data/raw from the DVC remote instead.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dvc.utils.hydra import compose_and_dump
+
+from tests.conftest import write_competition_csvs
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = "~/kaggle/digit-recognizer"  # the same text in everyone's params; each home has its own
+pytestmark = pytest.mark.slow
+GIT_USER = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def machine(home: Path):
+    """A shell on one member's machine: their home folder, this project's commands on PATH."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, **GIT_USER, "HOME": str(home), "PATH": path}
+
+    def run(cwd: Path, *args: str) -> str:
+        """args' output, stdout then stderr; they must succeed."""
+        result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    return run
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    alice, bob = machine(tmp_path / "alice-home"), machine(tmp_path / "bob-home")
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+
+    # Alice sets the project up: her copy of the data, the shared remotes, the baseline run.
+    write_competition_csvs(tmp_path / "alice-home/kaggle/digit-recognizer")
+    a = tmp_path / "alice"
+    a.mkdir()
+    for name in ("dvc.yaml", "pyproject.toml", ".dvcignore"):
+        shutil.copy(ROOT / name, a / name)
+    for folder in ("core", "stages", "conf"):
+        shutil.copytree(ROOT / folder, a / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    config, seed = a / "conf/config.yaml", a / "conf/preset/seed.yaml"
+    config.write_text(config.read_text().replace("source: sample", f"source: {SOURCE}"))
+    seed.write_text(
+        seed.read_text().replace("dev_rows: 1000", "dev_rows: 20").replace("epochs: 500", "epochs: 20")
+    )
+    compose_and_dump(a / "params.yaml", str(a / "conf"), None, "config", str(a), [])  # as dvc exp run does
+    alice(a, "git", "init", "-q", "-b", "main")
+    alice(a, "dvc", "init", "-q")
+    alice(a, "dvc", "config", "core.analytics", "false")
+    alice(a, "dvc", "config", "hydra.enabled", "true")
+    alice(a, "dvc", "remote", "add", "-d", "shared", str(storage))
+    alice(a, "dvc", "repro")
+    alice(a, "git", "add", "-A")
+    alice(a, "git", "commit", "-qm", "baseline")
+    alice(a, "git", "remote", "add", "origin", str(origin))
+    alice(a, "git", "push", "-q", "origin", "main")
+    alice(a, "dvc", "push")
+
+    # Bob has no copy of the data: he pulls the outputs, and download is up to date without it.
+    b = tmp_path / "bob"
+    bob(tmp_path, "git", "clone", "-q", str(origin), str(b))
+    assert not (tmp_path / "bob-home/kaggle").exists()
+    bob(b, "dvc", "pull")
+    assert "up to date" in bob(b, "dvc", "status")
+    ran = bob(b, "dvc", "exp", "run", "-n", "bob-alpha", "-S", "train.alpha=0.2")
+    assert "Running stage 'train'" in ran and "Running stage 'download'" not in ran, ran
+    bob_weights = sha256(b / "data/model/weights.npz")
+    bob(b, "dvc", "exp", "push", "origin", "bob-alpha")
+
+    # Alice runs her own, then collects Bob's, compares, applies his and pulls his weights.
+    alice(a, "dvc", "exp", "run", "-n", "alice-alpha", "-S", "train.alpha=0.3")
+    alice(a, "dvc", "exp", "pull", "origin", "bob-alpha")
+    shown = alice(a, "dvc", "exp", "show", "--csv", "--no-fetch", "--keep", "Experiment|train.alpha", "--drop", ".*")
+    rows = {tuple(line.split(",")) for line in shown.splitlines()}
+    assert {("alice-alpha", "0.3"), ("bob-alpha", "0.2")} <= rows, shown
+    alice(a, "dvc", "exp", "apply", "bob-alpha")
+    alice(a, "dvc", "pull")
+    assert sha256(a / "data/model/weights.npz") == bob_weights
+    assert "alpha: 0.2" in (a / "params.yaml").read_text()
