@@ -26,6 +26,21 @@ MAX_POOL = 11  # places in a window are kept as uint8 below DEAD: up to 11 x 11 
 
 
 @dataclass(frozen=True)
+class ConvCache:
+    """What a convolution's forward keeps for its backward."""
+
+    inputs: Array  # im2col's columns, or Winograd's transformed input tiles V
+    filters: Array | None  # Winograd's transformed filters U; None for im2col
+    transposed: bool  # im2col's columns copied as (k·k·C, outputs)
+    where: NDArray[np.uint8] | None  # each output's place in its pooling window, DEAD if the ReLU zeroed it
+    padded_shape: Shape  # the input's shape, padded
+
+    @property
+    def algorithm(self) -> str:
+        return "im2col" if self.filters is None else "winograd"
+
+
+@dataclass(frozen=True)
 class Conv2D:
     """`filters` filters of size x size x C, stride 1; padding "same" keeps height and width,
     "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1).
@@ -105,7 +120,7 @@ class Conv2D:
         a = winograd.TILE + k - 1
         return k * k * C > a * a and winograd.fits(k, self.pool, H - k + 1, W - k + 1)
 
-    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, ConvCache]:
         p, s, F = self.pad, self.pool, self.filters
         padded = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0))) if p else X
         N, H, W, _ = padded.shape
@@ -116,23 +131,26 @@ class Conv2D:
             # rows in (row in tile, column in tile, image, tile row, tile column) order
             r = winograd.TILE // s
             Y = Y.reshape(r, r, N, Hp // r, Wp // r, F).transpose(2, 3, 0, 4, 1, 5)
-            return Y.reshape(N, Hp, Wp, F), ("winograd", V, U, where, padded.shape)
+            return Y.reshape(N, Hp, Wp, F), ConvCache(V, U, False, where, padded.shape)
         cols, transposed = self._columns(padded)
         Z = (cols.T if transposed else cols) @ params["W"].reshape(F, -1).T  # (s·s·N·Hp·Wp, F)
         Y, where = _pool_relu(Z.reshape(s * s, -1, F), params["b"], self.relu)
-        return Y.reshape(N, Hp, Wp, F), ("im2col", cols, transposed, where, padded.shape)
+        return Y.reshape(N, Hp, Wp, F), ConvCache(cols, None, transposed, where, padded.shape)
 
-    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
+    def backward(
+        self, params: Params, cache: ConvCache, dY: Array, need_dX: bool
+    ) -> tuple[Array | None, Params]:
         F, s, p = self.filters, self.pool, self.pad
         N, Hp, Wp, _ = dY.shape
-        if cache[0] == "winograd":
-            _, V, U, where, shape = cache
+        where, shape = cache.where, cache.padded_shape
+        if cache.filters is not None:  # Winograd
+            V, U = cache.inputs, cache.filters
             r = winograd.TILE // s
             dY = np.ascontiguousarray(dY.reshape(N, Hp // r, r, Wp // r, r, F).transpose(2, 4, 0, 1, 3, 5))
             dZ = _to_places(dY.reshape(-1, F), where, s * s)
             dW, dX = winograd.backward(dZ.reshape(winograd.TILE**2, -1, F), V, U, shape, s, need_dX)
         else:
-            _, cols, transposed, where, shape = cache
+            cols, transposed = cache.inputs, cache.transposed
             dZ = _to_places(dY.reshape(-1, F), where, s * s)
             dZ2 = dZ.reshape(-1, F)  # rows as cols's
             dW = np.ascontiguousarray((cols @ dZ2).T) if transposed else dZ2.T @ cols  # (F, k·k·C)

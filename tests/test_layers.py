@@ -177,8 +177,8 @@ def test_fused_convolution_is_convolution_then_pooling_then_relu(
         Y, cache = layer.forward(p, Y, Mode())
         caches.append(cache)
     Y_fused, cache = fused.forward(params, X, Mode())
-    assert cache[0] == algorithm
-    assert algorithm == "winograd" or cache[2] == (channels == 1)  # im2col transposed or not
+    assert cache.algorithm == algorithm
+    assert algorithm == "winograd" or cache.transposed == (channels == 1)  # im2col transposed or not
     exact = algorithm == "im2col"
     close = {"rtol": 1e-5 if exact else 1e-4, "atol": 1e-4}
 
@@ -247,8 +247,8 @@ def test_winograds_algorithm_is_float32_accurate_where_the_cnn_uses_it():
     exact = {k: v.astype(np.float64) for k, v in params.items()}
     Y, cache = second.forward(params, X, Mode())
     Y64, cache64 = second.forward(exact, X.astype(np.float64), Mode())
-    assert cache[0] == "winograd" and Y.dtype == np.float32
-    np.testing.assert_array_equal(cache[3], cache64[3])  # no maximum moved
+    assert cache.algorithm == "winograd" and Y.dtype == np.float32
+    np.testing.assert_array_equal(cache.where, cache64.where)  # no maximum moved
     dX, grads = second.backward(params, cache, dY, True)
     dX64, grads64 = second.backward(exact, cache64, dY.astype(np.float64), True)
     for ours, truth in ((Y, Y64), (dX, dX64), (grads["W"], grads64["W"])):
