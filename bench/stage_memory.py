@@ -7,7 +7,7 @@ process's peak RSS from the kernel (wait4's rusage, what `/usr/bin/time -v` repo
     python bench/stage_memory.py [--preset seed] [--epochs N] [--data ../shared/.../digit-recognizer.zip]
 
 --epochs shortens training (the peak is reached in the first epoch; later epochs reuse the same
-buffers), so the cnn's figures do not take its full 18 minutes.
+buffers), so the cnn's figures do not take its full training.
 """
 
 from __future__ import annotations
