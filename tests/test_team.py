@@ -92,7 +92,9 @@ def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
     # Alice runs her own, then collects Bob's, compares, applies his and pulls his weights.
     alice(a, "dvc", "exp", "run", "-n", "alice-alpha", "-S", "train.alpha=0.3")
     alice(a, "dvc", "exp", "pull", "origin", "bob-alpha")
-    shown = alice(a, "dvc", "exp", "show", "--csv", "--no-fetch", "--keep", "Experiment|train.alpha", "--drop", ".*")
+    shown = alice(
+        a, "dvc", "exp", "show", "--csv", "--no-fetch", "--keep", "Experiment|train.alpha", "--drop", ".*"
+    )
     rows = {tuple(line.split(",")) for line in shown.splitlines()}
     assert {("alice-alpha", "0.3"), ("bob-alpha", "0.2")} <= rows, shown
     alice(a, "dvc", "exp", "apply", "bob-alpha")
