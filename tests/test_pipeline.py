@@ -70,6 +70,25 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
 
 
+def test_a_code_change_re_runs_the_stages_that_run_it_and_dvc_commit_records_a_harmless_one(repo):
+    """What dvc.yaml's header promises: code is a dependency module by module."""
+    run(repo, "dvc", "repro")
+    weights = (repo / "data/model/weights.npz").read_bytes()
+    with open(repo / "core/augment.py", "a") as module:  # used by train alone
+        module.write("\n# a comment changes no output\n")
+    # train re-runs; its weights come out the same, so nothing after it runs again
+    assert ran(run(repo, "dvc", "repro")) == ["train"]
+    assert (repo / "data/model/weights.npz").read_bytes() == weights
+    with open(repo / "core/images.py", "a") as module:  # used by no stage: digits predict only
+        module.write("\n# a comment\n")
+    assert ran(run(repo, "dvc", "repro")) == []
+    with open(repo / "core/metrics.py", "a") as module:  # used by train and evaluate
+        module.write("\n# a comment\n")
+    assert "changed deps" in run(repo, "dvc", "status")
+    run(repo, "dvc", "commit", "--force")  # recorded without re-running
+    assert ran(run(repo, "dvc", "repro")) == []
+
+
 def _commit_with_hydra(repo, source):
     """Turn on DVC's Hydra composition with download.source set to source, and commit: the
     baseline that dvc exp run starts from."""
