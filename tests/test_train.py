@@ -180,14 +180,22 @@ def test_mini_batch_divergence_names_the_epoch_or_batch():
         _fit(net, params, X * 1e3, y, Schedule(epochs=20, batch_size=50, alpha=1e4), Optimizer("gd"))
 
 
-def test_the_packed_seed_step_passes_the_gradient_check():
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ["dense 4", "relu", "dense 10"],  # the seed network's shape
+        ["dense 5", "relu", "dense 3", "dense 10"],  # a dense layer without a relu inside the stack
+        ["dense 6", "dense 10", "relu"],  # the logits through a relu
+    ],
+)
+def test_the_packed_full_batch_step_passes_the_gradient_check(spec):
     """Central differences in float64 on the loss the packed step reports, against its gradient."""
     from tests.gradcheck import numerical_gradient, relative_error
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 10, 12)
     X = rng.random((12, 784)) * (rng.random((12, 784)) < 0.2)  # sparse, as pixels are
-    net = M.build(["dense 4", "relu", "dense 10"], "uniform")
+    net = M.build(spec, "uniform")
     params = {k: v.astype(np.float64) for k, v in M.init(net, rng).items()}
     packed = pack(X, y, chunk_rows=5)
     _, grads, _ = loss_and_gradient(net, params, packed)
