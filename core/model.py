@@ -217,6 +217,28 @@ def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int =
     return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
 
 
+Member = tuple[Sequential, Params]  # one model of an ensemble and its parameters
+
+
+def ensemble_proba(members: Sequence[Member], X: Array) -> Array:
+    """The ensemble's class probabilities (m, classes) for rows X (m, 784)."""
+    return average([predict_proba(net, params, X) for net, params in members])
+
+
+def average(probs: Sequence[Array]) -> Array:
+    """The members' class probabilities (each (m, classes)) averaged: an ensemble's; one member's
+    come back unchanged."""
+    if not probs:
+        raise ValueError("an ensemble needs at least one member")
+    if len(probs) == 1:
+        return probs[0]
+    total = probs[0] + probs[1]
+    for more in probs[2:]:
+        total += more
+    total /= total.dtype.type(len(probs))
+    return total
+
+
 def to_arrays(model: Sequential, params: Params) -> dict[str, Any]:
     """What a weights file holds: the parameters and the specs that rebuild the model."""
     return {**params, ARCHITECTURE: np.array(model.spec)}

@@ -4,7 +4,8 @@ format. Stage modules never import each other; they meet here, as dvc.yaml's out
     download    -> data/raw/          train.csv, test.csv, sample_submission.csv, source.json
     preprocess  -> data/processed/    train.npz, dev.npz, test.npz (X uint8 (m, 784), y uint8 (m,)),
                                       data.json
-    train       -> data/model/weights.npz (stages/weights.py), data/plots/train_history.csv
+    train       -> data/model/member-<seed>.npz (stages/weights.py), for each of train.seeds;
+                   data/plots/loss/member-<seed>.csv, data/plots/accuracy/member-<seed>.csv
     evaluate    -> data/metrics.json, data/plots/confusion.csv, data/plots/mistakes.png
     submit      -> data/submission.csv, data/kaggle.json
 """
@@ -27,8 +28,8 @@ RAW = Path("data/raw")
 RAW_INFO = "source.json"  # in RAW: what data it is ("data") and where it came from
 PROCESSED = Path("data/processed")
 PROCESSED_INFO = "data.json"  # in PROCESSED: what data it is ("data")
-WEIGHTS = Path("data/model/weights.npz")
-HISTORY = Path("data/plots/train_history.csv")
+MODELS = Path("data/model")  # member-<seed>.npz for each of train.seeds (stages/weights.py)
+PLOTS = Path("data/plots")  # loss/ and accuracy/ member-<seed>.csv: each member's epochs
 METRICS = Path("data/metrics.json")
 CONFUSION = Path("data/plots/confusion.csv")
 MISTAKES = Path("data/plots/mistakes.png")
@@ -41,6 +42,15 @@ SAMPLE_WARNING = (
     "data; its submission is NOT for Kaggle. Set download.source to 'kaggle' or to "
     "digit-recognizer.zip for the real thing."
 )
+
+
+def member_weights(models: Path, seed: int) -> Path:
+    return models / f"member-{seed}.npz"
+
+
+def member_history(plots: Path, seed: int) -> tuple[Path, Path]:
+    """Where a member's per-epoch loss and accuracy go (train and dev, for `dvc plots`)."""
+    return plots / "loss" / f"member-{seed}.csv", plots / "accuracy" / f"member-{seed}.csv"
 
 
 def data_kind(info: Path) -> str:

@@ -29,7 +29,9 @@ ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to r
 Processed = Annotated[
     Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.", file_okay=False)
 ]
-Weights = Annotated[Path, typer.Option(help="Trained weights (.npz of arrays).", dir_okay=False)]
+Models = Annotated[
+    Path, typer.Option(help="Folder of the members' weights, member-<seed>.npz each.", file_okay=False)
+]
 
 
 @app.callback()
@@ -83,21 +85,28 @@ def preprocess(
 def train(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
-    weights: Weights = A.WEIGHTS,
-    history: Annotated[
+    models: Models = A.MODELS,
+    plots: Annotated[
         Path,
-        typer.Option(help="Per-epoch train and dev loss and accuracy (CSV, a DVC plot).", dir_okay=False),
-    ] = A.HISTORY,
+        typer.Option(
+            help="Folder for each member's per-epoch loss and accuracy (CSVs, DVC plots).", file_okay=False
+        ),
+    ] = A.PLOTS,
+    seed: Annotated[
+        int | None, typer.Option(help="Train only the member of this seed (one of train.seeds).")
+    ] = None,
 ) -> None:
-    """Train the model train.layers describes (the seed network by default) and write its weights.
+    """Train the model train.layers describes (the seed network by default), one member per seed
+    of train.seeds, and write each one's weights.
 
     Optimizer train.optimizer at learning rate train.alpha for train.epochs passes in batches of
-    train.batch_size (0: the full batch, the seed's gradient descent); initial weights, shuffling
-    and augmentation from train.seed. Shows a progress bar on a terminal, plain lines otherwise.
+    train.batch_size (0: the full batch, the seed's gradient descent); a member's initial weights,
+    shuffling and augmentation come from its seed. Shows a progress bar on a terminal, plain lines
+    otherwise.
     """
     from stages import train as stage
 
-    stage.run(C.load(C.Train, params), processed, weights, history, params)
+    stage.run(C.load(C.Train, params), processed, models, plots, params, seed)
 
 
 @app.command()
@@ -105,7 +114,7 @@ def train(
 def evaluate(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
-    weights: Weights = A.WEIGHTS,
+    models: Models = A.MODELS,
     metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.", dir_okay=False)] = A.METRICS,
     confusion: Annotated[
         Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).", dir_okay=False)
@@ -115,11 +124,12 @@ def evaluate(
         typer.Option(help="PNG of the dev digits most confidently misread (a DVC plot).", dir_okay=False),
     ] = A.MISTAKES,
 ) -> None:
-    """Score the weights: accuracy, log loss, macro F1, and each digit's precision and recall, on
-    train and dev (and, on the offline sample, on its held-back test labels)."""
+    """Score the ensemble of train.seeds' members (their mean probabilities): accuracy, log loss,
+    macro F1, and each digit's precision and recall, on train and dev (and, on the offline sample,
+    on its held-back test labels), and each member's dev accuracy."""
     from stages import evaluate as stage
 
-    stage.run(C.load(C.Train, params), processed, weights, metrics, confusion, mistakes, params)
+    stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params)
 
 
 @app.command()
@@ -127,7 +137,7 @@ def evaluate(
 def submit(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
-    weights: Weights = A.WEIGHTS,
+    models: Models = A.MODELS,
     out: Annotated[Path, typer.Option(help="Submission CSV to write.", dir_okay=False)] = A.SUBMISSION,
     record: Annotated[
         Path,
@@ -143,7 +153,8 @@ def submit(
         ),
     ] = None,
 ) -> None:
-    """Predict every test image and write OUT as ImageId,Label, checked against the competition's format.
+    """Predict every test image with train.seeds' ensemble and write OUT as ImageId,Label, checked
+    against the competition's format.
 
     With submit.upload: true, upload it to Kaggle with a message naming the git revision and the
     params, wait up to submit.wait seconds for its public score, and record both in RECORD.
@@ -154,7 +165,7 @@ def submit(
         stage.check(check, processed)
     else:
         train = C.load(C.Train, params)
-        stage.run(C.load(C.Submit, params), processed, weights, out, record, params, train)
+        stage.run(C.load(C.Submit, params), train, processed, models, out, record, params)
 
 
 @app.command()
@@ -163,7 +174,16 @@ def predict(
     images: Annotated[
         list[Path], typer.Argument(help="Pictures of one digit each: PNG, JPEG, ...", show_default=False)
     ],
-    weights: Weights = A.WEIGHTS,
+    weights: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A weights file (.npz); give it several times for an ensemble. Default: the members "
+            "train.seeds in params.yaml names, in data/model.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    params: ParamsFile = C.PARAMS,
     show: Annotated[
         Path | None,
         typer.Option(
@@ -179,7 +199,7 @@ def predict(
     """
     from stages import predict as stage
 
-    stage.run(images, weights, show)
+    stage.run(images, weights, show, params)
 
 
 def main() -> None:

@@ -52,7 +52,9 @@ class Train:
     rotate: float  # augmentation: random rotations of up to this many degrees
     zoom: float  # augmentation: random scaling within 1 ± zoom
     full_data: bool  # also train on the dev rows, for a final submission: no honest dev score
-    seed: int  # initial weights, shuffling, dropout and augmentation
+    seeds: list[
+        int
+    ]  # one model per seed (its initial weights, shuffling, dropout, augmentation); several: an ensemble
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,8 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
         "float": isinstance(value, int | float) and not isinstance(value, bool),
         "bool": isinstance(value, bool),
         "list[str]": isinstance(value, list) and all(isinstance(item, str) for item in value),
+        "list[int]": isinstance(value, list)
+        and all(isinstance(item, int) and not isinstance(item, bool) for item in value),
     }[kind]
     if not ok:
         expected = {
@@ -129,6 +133,7 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
             "float": "a number",
             "bool": "true or false",
             "list[str]": "a list of strings",
+            "list[int]": "a list of integers",
         }[kind]
         raise Failure(f"{path}: '{key}' must be {expected}, found {value!r} ({_kind(value)})")
 
@@ -152,6 +157,9 @@ def _check_values(path: Path, config: Any) -> None:
                 f"must name a preset in {PRESETS}/ ({', '.join(presets)}), found {config.preset!r}: "
                 "switch presets with 'dvc exp run -S preset=NAME'",
             )
-    for field in dataclasses.fields(config):
-        if field.name == "seed" and config.seed < 0:
-            raise bad("seed", f"must be 0 or more, found {config.seed}")
+    if isinstance(config, Preprocess) and config.seed < 0:
+        raise bad("seed", f"must be 0 or more, found {config.seed}")
+    if isinstance(config, Train) and (
+        not config.seeds or min(config.seeds) < 0 or len(set(config.seeds)) < len(config.seeds)
+    ):
+        raise bad("seeds", f"must be one or more different integers 0 or more, found {config.seeds}")

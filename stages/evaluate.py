@@ -1,10 +1,12 @@
-"""evaluate: score the trained weights on train, dev and (offline sample only) the held-back test.
+"""evaluate: score the ensemble of train.seeds' members (the mean of their probabilities) on train,
+dev and (offline sample only) the held-back test.
 
 data/metrics.json holds, for each split, `<split>_accuracy`, `<split>_loss` (log loss),
 `<split>_macro_f1`, and `<split>_precision` and `<split>_recall` by digit ("0".."9"), which
-`dvc metrics show` prints as `dev_precision.3` and so on. data/plots/confusion.csv holds the dev
-set's actual and predicted labels (DVC's confusion template), data/plots/mistakes.png the dev digits
-the model gets most confidently wrong.
+`dvc metrics show` prints as `dev_precision.3` and so on, and `member_dev_accuracy` by seed: each
+member's own dev accuracy. data/plots/confusion.csv holds the dev set's actual and predicted
+labels (DVC's confusion template), data/plots/mistakes.png the dev digits the model gets most
+confidently wrong.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from stages.artifacts import (
     CONFUSION,
     METRICS,
     MISTAKES,
+    MODELS,
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
-    WEIGHTS,
     read_split,
 )
 from stages.common import say, warn, write_bytes, write_text
@@ -40,15 +42,15 @@ SHOWN = 32  # mistakes in the picture
 def run(
     config: Train,
     processed: Path = PROCESSED,
-    weights: Path = WEIGHTS,
+    models: Path = MODELS,
     metrics: Path = METRICS,
     confusion: Path = CONFUSION,
     mistakes: Path = MISTAKES,
     params_file: Path = PARAMS,
 ) -> None:
-    """Score the weights of config's model; with config.full_data (the dev rows were trained on)
+    """Score the members of config's model; with config.full_data (the dev rows were trained on)
     there is no dev score."""
-    net, params = weights_file.read(weights, config.layers, params_file)
+    members = weights_file.read_members(models, config.seeds, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
@@ -59,7 +61,9 @@ def run(
         pixels, labels, data = loaded.pixels, loaded.labels, loaded.data
         if labels is None:  # the competition's test set
             continue
-        probs = M.predict_proba(net, params, scale_pixels(pixels))  # (m, 10)
+        X = scale_pixels(pixels)
+        each = [M.predict_proba(net, params, X) for net, params in members]  # (m, 10) each
+        probs = M.average(each)
         predictions = probs.argmax(axis=1)
         scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)
         scores[f"{split}_loss"] = round(log_loss(probs, labels), 6)
@@ -69,6 +73,10 @@ def run(
         for name in ("precision", "recall"):
             scores[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
         if split == "dev":
+            scores["member_dev_accuracy"] = {
+                str(seed): round(accuracy(labels, p.argmax(axis=1)), 6)
+                for seed, p in zip(config.seeds, each, strict=True)
+            }
             dev_predictions, dev_labels = predictions, labels
             picture = _mistakes_picture(pixels, labels, probs)
     scores["data"] = data

@@ -1,4 +1,5 @@
-"""predict: read the user's own pictures of digits with the trained weights.
+"""predict: read the user's own pictures of digits with the trained weights (by default, the
+ensemble of train.seeds' members that train wrote).
 
 Each image (PNG, JPEG or anything Pillow opens; photo or drawing, ink dark or light) goes through
 MNIST's preprocessing (core/images.py), then the network; one line per image gives the label and
@@ -17,14 +18,20 @@ from core.data import scale_pixels
 from core.images import to_mnist
 from stages import imageio
 from stages import weights as weights_file
-from stages.artifacts import WEIGHTS
+from stages.artifacts import MODELS, member_weights
 from stages.common import Failure, say, write_bytes
+from stages.config import PARAMS, Train, load
 
 
-def run(images: list[Path], weights: Path = WEIGHTS, show: Path | None = None) -> None:
-    net, params = weights_file.read(weights)
+def run(
+    images: list[Path], weights: list[Path] | None = None, show: Path | None = None, params: Path = PARAMS
+) -> None:
+    """weights: the members' files, averaged; None: those train.seeds in params names."""
+    if not weights:
+        weights = [member_weights(MODELS, seed) for seed in load(Train, params).seeds]
+    members = [weights_file.read(path) for path in weights]
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
-    probs = M.predict_proba(net, params, scale_pixels(digits.reshape(len(images), -1)))  # (n, 10)
+    probs = M.ensemble_proba(members, scale_pixels(digits.reshape(len(images), -1)))  # (n, 10)
     for path, p in zip(images, probs, strict=True):
         top = np.argsort(-p, kind="stable")[:3]
         say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")

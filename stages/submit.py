@@ -21,11 +21,11 @@ from stages import csvio, kaggle_client
 from stages import weights as weights_file
 from stages.artifacts import (
     KAGGLE,
+    MODELS,
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
     SUBMISSION,
-    WEIGHTS,
     read_split,
 )
 from stages.common import Failure, say, warn, write_bytes, write_text
@@ -34,25 +34,25 @@ from stages.config import PARAMS, Submit, Train
 
 def run(
     config: Submit,
+    train: Train,
     processed: Path = PROCESSED,
-    weights: Path = WEIGHTS,
+    models: Path = MODELS,
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
     params: Path = PARAMS,
-    train: Train | None = None,
 ) -> None:
-    """Write the submission of the weights (which must be of train's model, when given), then
-    upload it if config says so, with a message naming train's values."""
+    """Write the submission of train's ensemble (its members' mean probabilities), then upload it
+    if config says so, with a message naming train's values."""
     if config.wait < 0:
         raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
-    net, weights_params = weights_file.read(weights, train.layers if train else None, params)
+    members = weights_file.read_members(models, train.seeds, train.layers, params)
     test = read_split(processed, "test")
     pixels, data = test.pixels, test.data
     if config.upload and data == OFFLINE_SAMPLE:
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
-    labels = M.predict_proba(net, weights_params, scale_pixels(pixels)).argmax(axis=1)
+    labels = M.ensemble_proba(members, scale_pixels(pixels)).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")

@@ -1,4 +1,5 @@
-"""train: build the model params.yaml describes and train it, reproducibly from train.seed."""
+"""train: build the model params.yaml describes and train one member of it per train.seeds,
+reproducibly from its seed (dvc.yaml runs each member as its own stage, train@<seed>)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from core import model as M
 from core.augment import Augment
 from core.checks import SettingError
 from core.data import scale_pixels
+from core.layers import Array, Params
 from core.optimizers import Optimizer
 from core.train import Epoch, Schedule, fit
 from stages import weights as weights_file
-from stages.artifacts import HISTORY, OFFLINE_SAMPLE, PROCESSED, SAMPLE_WARNING, WEIGHTS, read_split
+from stages.artifacts import (
+    MODELS,
+    OFFLINE_SAMPLE,
+    PLOTS,
+    PROCESSED,
+    SAMPLE_WARNING,
+    member_history,
+    member_weights,
+    read_split,
+)
 from stages.common import Failure, say, warn, write_bytes, write_text
 from stages.config import PARAMS, Train, setting_failure
 
@@ -25,10 +37,14 @@ LINES = 50  # at most this many progress lines when the output is not a terminal
 def run(
     config: Train,
     processed: Path = PROCESSED,
-    weights: Path = WEIGHTS,
-    history: Path = HISTORY,
+    models: Path = MODELS,
+    plots: Path = PLOTS,
     params_file: Path = PARAMS,
+    seed: int | None = None,
 ) -> None:
+    """Train the member of the given seed, which train.seeds must list; with none, every member."""
+    if seed is not None and seed not in config.seeds:
+        raise Failure(f"{params_file}: 'train.seeds' is {config.seeds}: it has no member {seed} to train")
     try:
         net = M.build(config.layers, config.init)
         schedule = Schedule(
@@ -58,36 +74,54 @@ def run(
     if config.full_data:
         warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
         X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
-    rng = np.random.default_rng(config.seed)
+    data = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
+    for member in config.seeds if seed is None else [seed]:
+        try:
+            kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
+        except FloatingPointError as error:
+            raise Failure(
+                f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
+                f"lower it, e.g. to {config.alpha / 10:g}"
+            ) from None
+        except ValueError as error:
+            raise Failure(f"{params_file}: train: {error}") from None
+        weights = member_weights(models, member)
+        write_bytes(weights, weights_file.as_bytes(net, kept))
+        loss, accuracy = member_history(plots, member)
+        write_text(loss, _csv(["train_loss", "dev_loss"], epochs))
+        write_text(accuracy, _csv(["train_accuracy", "dev_accuracy"], epochs))
+        best = max(epochs, key=lambda e: e.dev_accuracy)
+        which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
+        say(f"wrote {weights} ({which}), {loss} and {accuracy} after {epochs[-1].seconds:.1f}s")
+
+
+def _train_member(
+    config: Train,
+    net: M.Sequential,
+    schedule: Schedule,
+    optimizer: Optimizer,
+    augment: Augment,
+    data: tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]],
+    seed: int,
+) -> tuple[Params, list[Epoch]]:
+    """One member: its initial weights, shuffling, dropout and augmentation all from seed."""
+    rng = np.random.default_rng(seed)
     params = M.init(net, rng)
+    rows = len(data[1])
     batches = "full batch" if config.batch_size == 0 else f"batches of {config.batch_size}"
     size = sum(value.size for value in params.values())
     say(
-        f"training preset '{config.preset}' ({size:,} parameters) on {len(y)} rows: "
+        f"training preset '{config.preset}', member {seed} ({size:,} parameters) on {rows} rows: "
         f"{config.epochs} epochs, {batches}, {config.optimizer}, alpha {config.alpha}"
     )
-    progress = Progress(config.epochs, len(y), sys.stdout.isatty())
-    data_arrays = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
-    try:
-        kept, epochs = fit(
-            net, params, data_arrays, schedule, optimizer, augment, rng, progress.epoch, progress.batch
-        )
-    except FloatingPointError as error:
-        raise Failure(
-            f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
-            f"lower it, e.g. to {config.alpha / 10:g}"
-        ) from None
-    except ValueError as error:
-        raise Failure(f"{params_file}: train: {error}") from None
-    write_bytes(weights, weights_file.as_bytes(net, kept))
-    rows = ["epoch,train_loss,train_accuracy,dev_loss,dev_accuracy"] + [
-        f"{e.epoch},{e.train_loss:.6f},{e.train_accuracy:.6f},{e.dev_loss:.6f},{e.dev_accuracy:.6f}"
-        for e in epochs
-    ]
-    write_text(history, "\n".join(rows) + "\n")
-    best = max(epochs, key=lambda e: e.dev_accuracy)
-    which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
-    say(f"wrote {weights} ({which}) and {history} after {epochs[-1].seconds:.1f}s")
+    progress = Progress(config.epochs, rows, sys.stdout.isatty())
+    return fit(net, params, data, schedule, optimizer, augment, rng, progress.epoch, progress.batch)
+
+
+def _csv(columns: list[str], epochs: list[Epoch]) -> str:
+    rows = [",".join(["epoch", *columns])]
+    rows += [",".join([str(e.epoch)] + [f"{getattr(e, c):.6f}" for c in columns]) for e in epochs]
+    return "\n".join(rows) + "\n"
 
 
 class Progress:

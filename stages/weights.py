@@ -1,5 +1,5 @@
-"""The weights file: a model's parameters and the specs that rebuild it (.npz of arrays, no pickle),
-written by train and read by evaluate, submit and predict."""
+"""The weights files: each member's parameters and the specs that rebuild its model (.npz of arrays,
+no pickle), written by train and read by evaluate, submit and predict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from core import model as M
 from core.layers import Params
 from core.serialization import load_npz, npz_bytes
-from stages.artifacts import WEIGHTS
+from stages.artifacts import member_weights
 from stages.common import Failure
 from stages.config import PARAMS
 
@@ -17,9 +17,7 @@ def as_bytes(net: M.Sequential, params: Params) -> bytes:
     return npz_bytes(M.to_arrays(net, params))
 
 
-def read(
-    path: Path = WEIGHTS, layers: list[str] | None = None, params: Path = PARAMS
-) -> tuple[M.Sequential, Params]:
+def read(path: Path, layers: list[str] | None = None, params: Path = PARAMS) -> M.Member:
     """The model and parameters a weights file holds; with layers (train.layers from params), the
     model must be that one, so that no stage scores or submits weights params did not make."""
     if not path.is_file():
@@ -34,3 +32,10 @@ def read(
             f"[{', '.join(layers)}]: run 'digits train' (or 'dvc repro') to train it"
         )
     return net, arrays
+
+
+def read_members(
+    models: Path, seeds: list[int], layers: list[str] | None = None, params: Path = PARAMS
+) -> list[M.Member]:
+    """The ensemble train.seeds names: one member per seed, each of train.layers' model."""
+    return [read(member_weights(models, seed), layers, params) for seed in seeds]

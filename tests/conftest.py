@@ -33,7 +33,7 @@ train:
   rotate: 0.0
   zoom: 0.0
   full_data: false
-  seed: 0
+  seeds: [0]
 submit:
   upload: false
   wait: 0

@@ -25,7 +25,7 @@ from tests.conftest import write_competition_csvs, write_params
 
 STAGES = ("download", "preprocess", "train", "evaluate", "submit")
 HEADER = ",".join(csvio.TRAIN_HEADER)
-WEIGHTS = Path("data/model/weights.npz")
+WEIGHTS = Path("data/model/member-0.npz")
 
 
 def _row(label: object = 3, fill: object = 0, columns: int = 784) -> str:
@@ -195,7 +195,7 @@ def _edit(project: Path, old: str | None, new: str) -> None:
     path.write_text(new if old is None else text.replace(old, new))
 
 
-TRAIN_SEED = "full_data: false\n  seed: 0"
+TRAIN_SEEDS = "full_data: false\n  seeds: [0]"
 FULL_DATA = "keep_best: false\n  shift: 0.0\n  rotate: 0.0\n  zoom: 0.0\n  full_data: false"
 PARAMS_CASES = {
     # (old text, new text, the stage that reads it, what its one line says)
@@ -214,7 +214,7 @@ PARAMS_CASES = {
         "train",
         "'train' must be a mapping of its keys, found list",
     ),
-    "unknown key": (TRAIN_SEED, TRAIN_SEED + "\n  nesterov: true", "train", "unknown key 'train.nesterov'"),
+    "unknown key": (TRAIN_SEEDS, TRAIN_SEEDS + "\n  nesterov: true", "train", "unknown key 'train.nesterov'"),
     "missing key": ("  zoom: 0.0\n", "", "train", "missing key 'train.zoom'"),
     "missing submit key": ("  wait: 0\n", "", "submit", "missing key 'submit.wait'"),
     "a string for a number": (
@@ -349,10 +349,24 @@ PARAMS_CASES = {
         "the last layer must give 10 outputs",
     ),
     "negative seed": (
-        TRAIN_SEED,
-        "full_data: false\n  seed: -3",
+        "seeds: [0]",
+        "seeds: [0, -3]",
         "train",
-        "'train.seed' must be 0 or more, found -3",
+        "'train.seeds' must be one or more different integers 0 or more, found [0, -3]",
+    ),
+    "no seeds": ("seeds: [0]", "seeds: []", "evaluate", "'train.seeds' must be one or more different"),
+    "a seed twice": ("seeds: [0]", "seeds: [1, 1]", "submit", "found [1, 1]"),
+    "a seed that is not a number": (
+        "seeds: [0]",
+        "seeds: [0, one]",
+        "train",
+        "'train.seeds' must be a list of integers, found [0, 'one'] (list)",
+    ),
+    "negative preprocess seed": (
+        "dev_rows: 20\n  seed: 0",
+        "dev_rows: 20\n  seed: -1",
+        "preprocess",
+        "'preprocess.seed' must be 0 or more, found -1",
     ),
     "full data with keep_best": (
         FULL_DATA,
@@ -386,6 +400,21 @@ def test_bad_params(ran, case):
     old, new, stage, message = PARAMS_CASES[case]
     _edit(ran, old, new)
     _fails(ran, stage, "params.yaml", message)
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+def test_a_member_that_was_not_trained(ran, stage):
+    _edit(ran, "seeds: [0]", "seeds: [0, 1]")
+    _fails(ran, stage, "data/model/member-1.npz", "no such file: run 'digits train' (or 'dvc repro') first")
+
+
+def test_training_a_member_train_seeds_does_not_list(ran):
+    before = _snapshot(ran)
+    result = CliRunner().invoke(app, ["train", "--seed", "3"])
+    assert result.exit_code == 1 and result.stderr.strip() == (
+        "error: params.yaml: 'train.seeds' is [0]: it has no member 3 to train"
+    )
+    assert _snapshot(ran) == before
 
 
 def test_an_empty_source(ran):

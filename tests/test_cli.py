@@ -12,6 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from core import metrics as metrics_module
+from core import model as M
+from core.data import scale_pixels
 from core.serialization import load_npz
 from stages import common, download, evaluate, imageio
 from stages import submit as submit_stage
@@ -71,7 +73,7 @@ def test_train_writes_float32_weights_and_history(project):
     result = digits("train")
     assert result.exit_code == 0, result.output
     assert "epoch   30/30" in result.output
-    weights = load_npz(project / "data/model/weights.npz")
+    weights = load_npz(project / "data/model/member-0.npz")
     assert weights.pop("architecture").tolist() == ["dense 10", "relu", "dense 10"]
     assert {k: (v.shape, v.dtype) for k, v in weights.items()} == {
         "W1": ((10, 784), np.float32),
@@ -79,8 +81,10 @@ def test_train_writes_float32_weights_and_history(project):
         "W2": ((10, 10), np.float32),
         "b2": ((10, 1), np.float32),
     }
-    history = (project / "data/plots/train_history.csv").read_text().splitlines()
-    assert history[0] == "epoch,train_loss,train_accuracy,dev_loss,dev_accuracy" and len(history) == 31
+    loss = (project / "data/plots/loss/member-0.csv").read_text().splitlines()
+    accuracy = (project / "data/plots/accuracy/member-0.csv").read_text().splitlines()
+    assert loss[0] == "epoch,train_loss,dev_loss" and len(loss) == 31
+    assert accuracy[0] == "epoch,train_accuracy,dev_accuracy" and len(accuracy) == 31
 
 
 def test_evaluate_writes_metrics_and_confusion(project):
@@ -93,8 +97,9 @@ def test_evaluate_writes_metrics_and_confusion(project):
         f"{split}_{name}"
         for split in ("train", "dev")
         for name in ("accuracy", "loss", "macro_f1", "precision", "recall")
-    } | {"data"}
+    } | {"data", "member_dev_accuracy"}
     assert set(metrics["dev_precision"]) == {str(d) for d in range(10)}
+    assert metrics["member_dev_accuracy"] == {"0": metrics["dev_accuracy"]}  # an ensemble of one
     assert metrics["data"] == "custom"
     assert metrics["dev_accuracy"] > 0.5  # the bars are easy to learn; chance is 0.1
     confusion = (project / "data/plots/confusion.csv").read_text().splitlines()
@@ -126,6 +131,26 @@ def test_submit_writes_the_competition_format(project):
     assert lines[0] == "ImageId,Label" and len(lines) == 31
     assert [line.split(",")[0] for line in lines[1:]] == [str(i) for i in range(1, 31)]
     assert all(line.split(",")[1] in set("0123456789") for line in lines[1:])
+
+
+def test_an_ensemble_averages_its_members_probabilities(project):
+    """Two seeds: two members, each what it would be alone; the submission is the argmax of their
+    mean probabilities, and the metrics hold each member's dev accuracy and the ensemble's."""
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    run_all()
+    members = [project / f"data/model/member-{seed}.npz" for seed in (0, 1)]
+    first = members[0].read_bytes()
+    assert first != members[1].read_bytes()
+    test = load_npz(project / "data/processed/test.npz")["X"]
+    probs = [M.predict_proba(*M.from_arrays(load_npz(path)), scale_pixels(test)) for path in members]
+    lines = (project / "data/submission.csv").read_text().splitlines()[1:]
+    assert [int(line.split(",")[1]) for line in lines] == ((probs[0] + probs[1]) / 2).argmax(axis=1).tolist()
+    metrics = json.loads((project / "data/metrics.json").read_text())
+    assert set(metrics["member_dev_accuracy"]) == {"0", "1"} and 0 <= metrics["dev_accuracy"] <= 1
+    params.write_text(params.read_text().replace("seeds: [0, 1]", "seeds: [0]"))
+    assert digits("train").exit_code == 0
+    assert members[0].read_bytes() == first  # a member does not depend on the others
 
 
 def test_the_offline_sample_is_the_competitions_shape_and_says_so(tmp_path, monkeypatch):
@@ -227,7 +252,7 @@ def test_kaggle_download_goes_through_the_zip_check(project, tmp_path, monkeypat
 def test_missing_weights_say_what_to_run(project):
     result = digits("evaluate")
     assert result.exit_code == 1
-    assert "data/model/weights.npz: no such file: run 'digits train'" in result.output
+    assert "data/model/member-0.npz: no such file: run 'digits train'" in result.output
 
 
 def test_full_data_trains_on_the_dev_rows_too_and_claims_no_dev_score(project):

@@ -38,7 +38,7 @@ def test_the_repository_params_are_the_seed_network():
         "uniform",
         "gd",
     )
-    assert (train.alpha, train.epochs, train.batch_size, train.seed) == (0.1, 500, 0, 0)
+    assert (train.alpha, train.epochs, train.batch_size, train.seeds) == (0.1, 500, 0, [0])
     assert config.load(config.Submit, path).upload is False  # nothing leaves the machine by default
 
 

@@ -8,7 +8,9 @@ of every project module reached, wherever in the module it stands (a lazy import
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -84,11 +86,16 @@ def listed_code(deps: list[str]) -> set[str]:
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
-def drift(stage: dict[str, object]) -> tuple[set[str], set[str]]:
+def body(stage: dict[str, Any]) -> dict[str, Any]:
+    """A stage's definition; a foreach stage's is what each of its stages does."""
+    return stage.get("do", stage)
+
+
+def drift(stage: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(code the stage runs that its deps miss, code its deps list that it does not run)."""
-    command = str(stage["cmd"]).split()
-    assert command[:1] == ["digits"] and len(command) == 2, stage["cmd"]
-    runs, listed = code_of(command[1]), listed_code(list(stage["deps"]))  # type: ignore[call-overload]
+    command = str(body(stage)["cmd"]).split()
+    assert command[0] == "digits", command  # digits <stage> [options]
+    runs, listed = code_of(command[1]), listed_code(list(body(stage)["deps"]))
     return runs - listed, listed - runs
 
 
@@ -102,10 +109,19 @@ def test_each_stage_depends_on_exactly_the_code_it_runs(name):
 def test_the_drift_check_sees_a_missing_and_an_extra_dependency():
     """Negative control: the same check on a train stage with one import dropped from its deps,
     and one module it does not run added."""
-    train = dict(STAGES["train"])
+    train = dict(body(STAGES["train"]))
     deps = [dep for dep in train["deps"] if dep != "stages/artifacts.py"] + ["core/images.py"]
     missing, extra = drift({**train, "deps": deps})
     assert missing == {"stages/artifacts.py"} and extra == {"core/images.py"}
+
+
+def test_each_member_depends_on_every_train_key_but_the_seeds():
+    """So that adding seeds trains only the new members, and any other train key retrains all."""
+    from stages.config import Train
+
+    keys = {f"train.{field.name}" for field in dataclasses.fields(Train)} - {"train.seeds"}
+    assert set(body(STAGES["train"])["params"]) == keys
+    assert STAGES["train"]["foreach"] == "${train.seeds}"
 
 
 def test_download_does_not_load_the_network():

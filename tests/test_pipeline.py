@@ -27,7 +27,7 @@ def run(cwd, *args, stdout_only=False):
 
 
 def ran(output):
-    return re.findall(r"Running stage '(\w+)'", output)
+    return re.findall(r"Running stage '([\w@]+)'", output)
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def repo(tmp_path):
 
 
 def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
-    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train", "evaluate", "submit"]
-    weights = (repo / "data/model/weights.npz").read_bytes()
+    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train@0", "evaluate", "submit"]
+    weights = (repo / "data/model/member-0.npz").read_bytes()
     metrics = json.loads((repo / "data/metrics.json").read_text())
     assert metrics["data"] == "custom" and 0 <= metrics["dev_accuracy"] <= 1
     assert len((repo / "data/submission.csv").read_text().splitlines()) == 31
@@ -57,28 +57,28 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
 
     params = repo / "params.yaml"
     params.write_text(params.read_text().replace("alpha: 0.5", "alpha: 0.2"))
-    assert ran(run(repo, "dvc", "repro")) == ["train", "evaluate", "submit"]
-    assert (repo / "data/model/weights.npz").read_bytes() != weights
+    assert ran(run(repo, "dvc", "repro")) == ["train@0", "evaluate", "submit"]
+    assert (repo / "data/model/member-0.npz").read_bytes() != weights
 
     params.write_text(params.read_text().replace("alpha: 0.2", "alpha: 0.5"))
     run(repo, "dvc", "repro", "--force")
-    assert (repo / "data/model/weights.npz").read_bytes() == weights  # same params, same bytes
+    assert (repo / "data/model/member-0.npz").read_bytes() == weights  # same params, same bytes
 
     other = write_competition_csvs(tmp_path / "other", n_train=150)
     write_params(repo, str(other), iterations=20)
-    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train", "evaluate", "submit"]
+    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train@0", "evaluate", "submit"]
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
 
 
 def test_a_code_change_re_runs_the_stages_that_run_it_and_dvc_commit_records_a_harmless_one(repo):
     """What dvc.yaml's header promises: code is a dependency module by module."""
     run(repo, "dvc", "repro")
-    weights = (repo / "data/model/weights.npz").read_bytes()
+    weights = (repo / "data/model/member-0.npz").read_bytes()
     with open(repo / "core/augment.py", "a") as module:  # used by train alone
         module.write("\n# a comment changes no output\n")
     # train re-runs; its weights come out the same, so nothing after it runs again
-    assert ran(run(repo, "dvc", "repro")) == ["train"]
-    assert (repo / "data/model/weights.npz").read_bytes() == weights
+    assert ran(run(repo, "dvc", "repro")) == ["train@0"]
+    assert (repo / "data/model/member-0.npz").read_bytes() == weights
     with open(repo / "core/images.py", "a") as module:  # used by no stage: digits predict only
         module.write("\n# a comment\n")
     assert ran(run(repo, "dvc", "repro")) == []
@@ -87,6 +87,29 @@ def test_a_code_change_re_runs_the_stages_that_run_it_and_dvc_commit_records_a_h
     assert "changed deps" in run(repo, "dvc", "status")
     run(repo, "dvc", "commit", "--force")  # recorded without re-running
     assert ran(run(repo, "dvc", "repro")) == []
+
+
+def test_each_member_is_a_stage_of_its_own(repo):
+    """Raising the ensemble from 1 to 3 members trains the 2 new ones, 3 to 5 the 2 after them;
+    lowering it trains none: evaluate and submit average only the members train.seeds lists."""
+    params = repo / "params.yaml"
+
+    def seeds(*values):
+        text = params.read_text()
+        old = text.split("  seeds: ", 1)[1].split("\n", 1)[0]
+        params.write_text(text.replace(f"  seeds: {old}", f"  seeds: {list(values)}"))
+        stages = ran(run(repo, "dvc", "repro"))
+        assert stages[-2:] == ["evaluate", "submit"], stages
+        return set(stages[:-2])
+
+    assert seeds(0) == {"download", "preprocess", "train@0"}
+    first = (repo / "data/model/member-0.npz").read_bytes()
+    assert seeds(0, 1, 2) == {"train@1", "train@2"}
+    assert seeds(0, 1, 2, 3, 4) == {"train@3", "train@4"}
+    assert seeds(0, 1, 2) == set()
+    metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert set(metrics["member_dev_accuracy"]) == {"0", "1", "2"}
+    assert (repo / "data/model/member-0.npz").read_bytes() == first
 
 
 def _commit_with_hydra(repo, source):
@@ -112,13 +135,17 @@ def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
         "train.epochs=2",
         "-S",
         "train.alpha=0.002",
+        "-S",
+        "train.seeds=[0,1]",  # an ensemble of two, as the README writes it
     ]
-    run(repo, "dvc", "exp", "run", *overrides)
+    output = run(repo, "dvc", "exp", "run", *overrides)
+    assert {"train@0", "train@1"} <= set(ran(output))
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["train"]["preset"] == "mlp" and params["train"]["alpha"] == 0.002
+    assert params["train"]["seeds"] == [0, 1]
     assert params["train"]["optimizer"] == "adam" and params["download"]["source"] == str(source)
     metrics = json.loads((repo / "data/metrics.json").read_text())
-    assert 0 <= metrics["dev_accuracy"] <= 1
+    assert 0 <= metrics["dev_accuracy"] <= 1 and set(metrics["member_dev_accuracy"]) == {"0", "1"}
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
     assert "mlp" in json.dumps(shown)
 
@@ -163,7 +190,7 @@ def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_m
 def test_a_killed_training_leaves_the_previous_weights_and_repro_recovers(repo):
     run(repo, "dvc", "repro")
     model = repo / "data/model"
-    before = (model / "weights.npz").read_bytes()
+    before = (model / "member-0.npz").read_bytes()
     params = repo / "params.yaml"
     params.write_text(params.read_text().replace("epochs: 20", "epochs: 1000000"))  # hours
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -177,8 +204,8 @@ def test_a_killed_training_leaves_the_previous_weights_and_repro_recovers(repo):
     train.wait()
     train.stdout.close()
     assert train.returncode == -signal.SIGKILL
-    assert (model / "weights.npz").read_bytes() == before
+    assert (model / "member-0.npz").read_bytes() == before
     assert not list(model.glob("*.tmp")) and not list(model.glob(".*.tmp"))  # no half-written file
     params.write_text(params.read_text().replace("epochs: 1000000", "epochs: 25"))
-    assert ran(run(repo, "dvc", "repro")) == ["train", "evaluate", "submit"]
-    assert (model / "weights.npz").read_bytes() != before
+    assert ran(run(repo, "dvc", "repro")) == ["train@0", "evaluate", "submit"]
+    assert (model / "member-0.npz").read_bytes() != before

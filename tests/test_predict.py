@@ -23,8 +23,8 @@ def weights(tmp_path_factory):
     preprocess.run(Preprocess(dev_rows=500, seed=0), root / "raw", root / "processed")
     with open("conf/preset/mlp.yaml") as file:
         config = yaml.safe_load(file)["train"] | {"epochs": 12}
-    train.run(Train(**config), root / "processed", root / "weights.npz", root / "history.csv")
-    return root / "weights.npz"
+    train.run(Train(**config), root / "processed", root / "models", root / "plots")
+    return root / "models/member-0.npz"
 
 
 @pytest.fixture

@@ -136,7 +136,7 @@ def test_the_params_loader_loads_typed_or_fails_cleanly(text, section):
         name = section.__name__.lower()
         raw = yaml.safe_load(text)[name]
         assert set(raw) == {field.name for field in dataclasses.fields(loaded)}
-        kinds = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}
+        kinds = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list, "list[int]": list}
         for field in dataclasses.fields(loaded):
             value = getattr(loaded, field.name)
             assert value == raw[field.name] and isinstance(value, kinds[field.type])

@@ -85,8 +85,8 @@ def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
     bob(b, "dvc", "pull")
     assert "up to date" in bob(b, "dvc", "status")
     ran = bob(b, "dvc", "exp", "run", "-n", "bob-alpha", "-S", "train.alpha=0.2")
-    assert "Running stage 'train'" in ran and "Running stage 'download'" not in ran, ran
-    bob_weights = sha256(b / "data/model/weights.npz")
+    assert "Running stage 'train@0'" in ran and "Running stage 'download'" not in ran, ran
+    bob_weights = sha256(b / "data/model/member-0.npz")
     bob(b, "dvc", "exp", "push", "origin", "bob-alpha")
 
     # Alice runs her own, then collects Bob's, compares, applies his and pulls his weights.
@@ -99,5 +99,5 @@ def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
     assert {("alice-alpha", "0.3"), ("bob-alpha", "0.2")} <= rows, shown
     alice(a, "dvc", "exp", "apply", "bob-alpha")
     alice(a, "dvc", "pull")
-    assert sha256(a / "data/model/weights.npz") == bob_weights
+    assert sha256(a / "data/model/member-0.npz") == bob_weights
     assert "alpha: 0.2" in (a / "params.yaml").read_text()
