@@ -4,10 +4,12 @@ Runs download -> preprocess -> train -> evaluate -> submit as `digits <stage>` i
 each in its own process, with params.yaml composed from conf/ and a preset, and reads each
 process's peak RSS from the kernel (wait4's rusage, what `/usr/bin/time -v` reports).
 
-    python bench/stage_memory.py [--preset seed] [--epochs N] [--data ../shared/.../digit-recognizer.zip]
+    python bench/stage_memory.py [--preset seed] [--epochs N] [--seeds 0,1,2] [--data PATH.zip]
 
 --epochs shortens training (the peak is reached in the first epoch; later epochs reuse the same
-buffers), so the cnn's figures do not take its full training.
+buffers), so the cnn's figures do not take its full training. --seeds makes an ensemble: train then
+trains its members one after another in one process, evaluate and submit hold all of them. --data
+defaults to ../shared/data/digit-recognizer/digit-recognizer.zip.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ STAGES = ("download", "preprocess", "train", "evaluate", "submit")
 LIMIT_MB = 1536  # issue 5: every stage within 1.5 GB
 
 
-def compose(preset: str, source: str, epochs: int | None) -> dict[str, object]:
+def compose(preset: str, source: str, epochs: int | None, seeds: list[int] | None) -> dict[str, object]:
     """params.yaml as `dvc exp run -S preset=...` composes it from conf/."""
     config = yaml.safe_load((ROOT / "conf/config.yaml").read_text())
     chosen = yaml.safe_load((ROOT / f"conf/preset/{preset}.yaml").read_text())
@@ -35,6 +37,8 @@ def compose(preset: str, source: str, epochs: int | None) -> dict[str, object]:
     params["download"] = {"source": source}
     if epochs is not None:
         params["train"]["epochs"] = epochs
+    if seeds is not None:
+        params["train"]["seeds"] = seeds
     return params
 
 
@@ -54,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="seed", choices=["seed", "mlp", "cnn"])
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=None)
     parser.add_argument(
         "--data", default=str(ROOT.parent / "shared/data/digit-recognizer/digit-recognizer.zip")
     )
@@ -61,10 +66,11 @@ def main() -> None:
     digits = str(Path(sys.executable).with_name("digits"))
     with tempfile.TemporaryDirectory(prefix="digits-memory-") as scratch:
         folder = Path(scratch)
-        params = compose(args.preset, str(Path(args.data).resolve()), args.epochs)
+        params = compose(args.preset, str(Path(args.data).resolve()), args.epochs, args.seeds)
         (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         epochs = params["train"]["epochs"]  # type: ignore[index]
-        print(f"preset {args.preset}, {epochs} epochs, data {args.data}")
+        seeds = params["train"]["seeds"]  # type: ignore[index]
+        print(f"preset {args.preset}, {epochs} epochs, seeds {seeds}, data {args.data}")
         print(f"{'stage':<12}{'peak RSS (MB)':>14}{'seconds':>10}")
         worst = 0.0
         for stage in STAGES:
