@@ -153,6 +153,20 @@ def test_an_ensemble_averages_its_members_probabilities(project):
     assert members[0].read_bytes() == first  # a member does not depend on the others
 
 
+def test_predict_reads_with_the_members_params_names(project, tmp_path):
+    from tests.drawn import draw
+
+    run_all()
+    picture = tmp_path / "three.png"
+    draw(3).save(picture)
+    result = digits("predict", str(picture))
+    assert result.exit_code == 0 and result.output.startswith(f"{picture}: "), result.output
+    (project / "data/model/member-0.npz").unlink()
+    result = digits("predict", str(picture))
+    assert result.exit_code == 1
+    assert "data/model/member-0.npz: no such file: run 'digits train'" in result.output
+
+
 def test_the_offline_sample_is_the_competitions_shape_and_says_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path, "sample", dev_rows=1000, iterations=2)
