@@ -43,8 +43,10 @@ def to_mnist(gray: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.uin
     total = small.sum()
     centre_y = (np.arange(new_h) @ small.sum(axis=1)) / total
     centre_x = (np.arange(new_w) @ small.sum(axis=0)) / total
-    top = int(np.clip(round(SIDE / 2 - 0.5 - centre_y), 0, SIDE - new_h))
-    left = int(np.clip(round(SIDE / 2 - 0.5 - centre_x), 0, SIDE - new_w))
+    # offsets to 3 decimals first: a centre midway between two pixels (a symmetric digit) must go
+    # the same way whatever the float rounding, which differs between BLAS kernels and CPUs
+    top = int(np.clip(round(round(SIDE / 2 - 0.5 - centre_y, 3)), 0, SIDE - new_h))
+    left = int(np.clip(round(round(SIDE / 2 - 0.5 - centre_x, 3)), 0, SIDE - new_w))
     out = np.zeros((SIDE, SIDE), np.float32)
     out[top : top + new_h, left : left + new_w] = small
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
