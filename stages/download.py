@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -92,7 +93,7 @@ def _from_zip(archive: Path, folder: Path, shown: str) -> dict[str, object]:
                     )
                 with zipped.open(name) as reader:
                     hashes[name] = _copy_hashing(reader, folder / name)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
         raise Failure(f"{shown}: damaged zip archive ({error}); download it again") from None
     for name, digest in hashes.items():
         if digest != KNOWN[name]:

@@ -74,3 +74,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_params(root, str(source))
     monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture(autouse=True)
+def no_kaggle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Points the kaggle client at a closed local port in every test, so that none can reach
+    Kaggle; tests/test_kaggle_client.py points it at its local server instead."""
+    from kagglesdk.kaggle_env import KaggleEnv, _env_to_endpoint
+
+    monkeypatch.setitem(_env_to_endpoint, KaggleEnv.PROD, "http://127.0.0.1:9")

@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,12 +14,11 @@ from core import metrics as metrics_module
 from core import model as M
 from core.data import scale_pixels
 from core.serialization import load_npz
-from stages import common, download, evaluate, imageio
+from stages import common, evaluate, imageio
 from stages import submit as submit_stage
 from stages.cli import app
 from stages.config import Train, load
 from tests.conftest import write_competition_csvs, write_params
-from tests.test_kaggle_client import HTTPError, install_fake, submission, submitted
 
 runner = CliRunner()
 
@@ -239,30 +237,6 @@ def test_a_failed_download_keeps_the_previous_data(project, tmp_path):
     assert (project / "data/raw/train.csv").read_bytes() == before
 
 
-def test_kaggle_without_credentials_is_one_line(project, monkeypatch):
-    def no_credentials(folder):
-        raise download.kaggle_client.Failure(download.kaggle_client.NO_CREDENTIALS)
-
-    monkeypatch.setattr(download.kaggle_client, "download_competition", no_credentials)
-    write_params(project, "kaggle")
-    result = digits("download")
-    assert result.exit_code == 1
-    assert "no Kaggle credentials" in result.output and "kaggle.json" in result.output
-
-
-def test_kaggle_download_goes_through_the_zip_check(project, tmp_path, monkeypatch):
-    def fake_download(folder):
-        return _zip(
-            folder / "digit-recognizer.zip", {"train.csv": b"", "test.csv": b"", "sample_submission.csv": b""}
-        )
-
-    monkeypatch.setattr(download.kaggle_client, "download_competition", fake_download)
-    write_params(project, "kaggle")
-    result = digits("download")
-    assert result.exit_code == 1
-    assert "Kaggle's digit-recognizer.zip: train.csv has SHA-256" in result.output
-
-
 def test_missing_weights_say_what_to_run(project):
     result = digits("evaluate")
     assert result.exit_code == 1
@@ -365,86 +339,10 @@ def uploading(project, wait=0):
         assert digits(stage).exit_code == 0
 
 
-def test_submit_uploads_and_records_kaggles_score(project, monkeypatch):
-    uploading(project)
-    uploads = []
-
-    def submit(file_name, message, competition):
-        uploads.append((file_name, message, Path(file_name).read_text()))
-        return submitted(ref=31337)
-
-    install_fake(monkeypatch, submit=submit, get_submission=lambda ref: submission("COMPLETE", "0.91"))
-    result = digits("submit")
-    assert result.exit_code == 0, result.output
-    ((file_name, message, content),) = uploads
-    assert file_name == "data/submission.csv" and content == (project / "data/submission.csv").read_text()
-    assert message.startswith(
-        "digits no git revision preset=seed alpha=0.5 epochs=30 batch_size=0 params.yaml sha256:"
-    )
-    record = json.loads((project / "data/kaggle.json").read_text())
-    assert record == {
-        "kaggle_status": "complete",
-        "kaggle_ref": 31337,
-        "kaggle_message": message,
-        "kaggle_public_score": 0.91,
-    }
-    assert "Kaggle's public score: 0.91" in result.output
-
-
-def test_without_upload_nothing_leaves_the_machine(project, monkeypatch):
-    for stage in ("download", "preprocess", "train", "evaluate"):
-        digits(stage)
-    install_fake(monkeypatch, authenticate=lambda: pytest.fail("the Kaggle client was used"))
-    result = digits("submit")
-    assert result.exit_code == 0, result.output
-    assert json.loads((project / "data/kaggle.json").read_text()) == {"kaggle_status": "not uploaded"}
-
-
-@pytest.mark.parametrize(
-    ("fake", "message"),
-    [
-        ({"authenticate": lambda: sys.exit(1)}, "no Kaggle credentials"),
-        ({"submit": lambda *args: (_ for _ in ()).throw(HTTPError(403))}, "accept the competition's rules"),
-        (
-            {"submit": lambda *args: (_ for _ in ()).throw(Exception("daily Submission allowance"))},
-            "daily submission limit",
-        ),
-        (
-            {"submit": lambda *args: (_ for _ in ()).throw(OSError("Network is unreachable"))},
-            "cannot reach Kaggle",
-        ),
-    ],
-)
-def test_a_failed_upload_is_one_line_and_records_no_score(project, monkeypatch, fake, message):
-    uploading(project)
-    record = project / "data/kaggle.json"
-    record.write_text('{"kaggle_status": "complete", "kaggle_public_score": 0.9}\n')  # an older run's
-    install_fake(monkeypatch, **fake)
-    result = digits("submit")
-    assert result.exit_code == 1
-    assert message in result.output and result.output.strip().splitlines()[-1].startswith("error: ")
-    assert "Traceback" not in result.output
-    assert json.loads(record.read_text())["kaggle_public_score"] == 0.9  # left as it was
-
-
-def test_kaggle_refusing_to_score_is_a_failure_on_record(project, monkeypatch):
-    uploading(project)
-    install_fake(
-        monkeypatch,
-        submit=lambda *args: submitted(ref=5),
-        get_submission=lambda ref: submission("ERROR", error_description="Submission must have 28000 rows"),
-    )
-    result = digits("submit")
-    assert result.exit_code == 1
-    assert "error: Kaggle could not score submission 5: Submission must have 28000 rows" in result.output
-    assert json.loads((project / "data/kaggle.json").read_text())["kaggle_status"] == "error"
-
-
 def test_the_offline_sample_is_never_uploaded(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_params(tmp_path, "sample", dev_rows=1000, iterations=2)
     uploading(tmp_path)
-    install_fake(monkeypatch, authenticate=lambda: pytest.fail("the Kaggle client was used"))
     result = digits("submit")
     assert result.exit_code == 1
     assert "submit.upload: this run is on the offline sample" in result.output
