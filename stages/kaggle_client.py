@@ -102,7 +102,7 @@ def explain(error: BaseException) -> str:
     """One line for a failed Kaggle call: HTTP status, network, or whatever it said."""
     response = getattr(error, "response", None)
     status = _status(error)
-    said = _said(error, response)
+    said = _said(response)
     if status == 401:
         return f"Kaggle rejected the credentials (401): create a new API token at {SETTINGS}"
     if status == 403:
@@ -136,7 +136,7 @@ def _status(error: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _said(error: BaseException, response: Any) -> str:
+def _said(response: Any) -> str:
     """Kaggle's own message in an error answer ({"code": ..., "message": ...}), if it gave one."""
     try:
         message = response.json().get("message", "") if response is not None else ""
@@ -191,9 +191,8 @@ class Score:
     detail: str  # Kaggle's error description, if any
 
 
-def score(ref: int, wait: float, poll: float = 10.0, sleep: Callable[[float], None] | None = None) -> Score:
+def score(ref: int, wait: float, poll: float = 10.0, sleep: Callable[[float], None] = time.sleep) -> Score:
     """Kaggle's verdict on submission ref, asking every poll seconds for up to wait seconds."""
-    sleep = sleep or time.sleep
     client = api()
     waited = 0.0
     while True:

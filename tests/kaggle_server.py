@@ -4,7 +4,7 @@ It answers, on 127.0.0.1 only, the requests the client makes (kaggle 2.x, throug
 POST of JSON to /v1/<service>/<method>): token introspection, the competition download (a redirect,
 then the zip), the submission upload (start, PUT of the file, create) and reading a submission,
 with the shapes of Kaggle's answers. `faults` makes a method fail instead, as Kaggle or the
-network would. Every handler answers or closes at once, except "hang", which waits a bounded time.
+network would. Every handler answers at once, except "hang", which waits a bounded time.
 
     with KaggleServer(zip_bytes) as server:   # server.endpoint is "http://127.0.0.1:<port>"
         server.faults["IntrospectToken"] = Fault(status=401)
@@ -26,7 +26,7 @@ USERNAME = "alice"
 class Fault:
     status: int = 500  # the HTTP status of the error answer
     message: str = "Internal error"  # Kaggle's {"code": status, "message": ...}
-    kind: str = "http"  # "http", "hang" (say nothing for HANG_SECONDS) or "close" (drop the connection)
+    kind: str = "http"  # "http" or "hang" (say nothing for HANG_SECONDS)
     times: int = 1_000_000  # how many requests fail before the method works again
 
 
@@ -81,10 +81,6 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "hang":
             threading.Event().wait(HANG_SECONDS)
             self.close_connection = True
-            return True
-        if fault.kind == "close":
-            self.close_connection = True
-            self.connection.close()
             return True
         self._json(fault.status, {"code": fault.status, "message": fault.message})
         return True

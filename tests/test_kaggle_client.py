@@ -34,10 +34,9 @@ def digits(*args: str):
 
 def competition_zip(folder: Path) -> bytes:
     """A zip shaped like Kaggle's of small generated CSVs."""
-    source = write_competition_csvs(folder)
-    if not (source / "sample_submission.csv").exists():
-        rows = "".join(f"{i},0\n" for i in range(1, 31))
-        (source / "sample_submission.csv").write_text("ImageId,Label\n" + rows)
+    source = write_competition_csvs(folder, n_test=30)
+    rows = "".join(f"{i},0\n" for i in range(1, 31))
+    (source / "sample_submission.csv").write_text("ImageId,Label\n" + rows)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
         for name in download.FILES:
@@ -215,12 +214,16 @@ def test_a_zip_that_is_not_the_competitions(server, monkeypatch):
 # submit
 
 
-def ready_to_upload(server, wait: int = 5) -> None:
-    params = Path("params.yaml")
-    write_params(Path.cwd(), "kaggle")
+def allow_upload(project: Path, wait: int) -> None:
+    """params.yaml with submit.upload: true and submit.wait: wait."""
+    params = project / "params.yaml"
     params.write_text(
         params.read_text().replace("upload: false", "upload: true").replace("wait: 0", f"wait: {wait}")
     )
+
+
+def ready_to_upload(wait: int = 5) -> None:
+    allow_upload(Path.cwd(), wait)
     for stage in ("download", "preprocess", "train", "evaluate"):
         result = digits(stage)
         assert result.exit_code == 0, (stage, result.output)
@@ -236,7 +239,7 @@ def fast_polls(monkeypatch):
 
 
 def test_submit_uploads_and_records_the_score(server, fast_polls):
-    ready_to_upload(server)
+    ready_to_upload()
     result = digits("submit")
     assert result.exit_code == 0, result.output
     (uploaded,) = server.state.uploads.values()
@@ -256,7 +259,7 @@ def test_submit_uploads_and_records_the_score(server, fast_polls):
 
 
 def test_a_score_not_ready_within_the_wait_is_pending(server, fast_polls):
-    ready_to_upload(server, wait=20)
+    ready_to_upload(wait=20)
     server.state.pending_polls = 1000
     result = digits("submit")
     assert result.exit_code == 0, result.output
@@ -266,7 +269,7 @@ def test_a_score_not_ready_within_the_wait_is_pending(server, fast_polls):
 
 
 def test_a_submission_kaggle_scores_as_an_error(server, fast_polls):
-    ready_to_upload(server)
+    ready_to_upload()
     server.state.score = {"status": "ERROR", "errorDescription": "Submission must have 28000 rows"}
     result = digits("submit")
     one_line_failure(result, "Kaggle could not score submission 30000001: Submission must have 28000 rows")
@@ -293,7 +296,7 @@ def test_a_submission_kaggle_scores_as_an_error(server, fast_polls):
     ],
 )
 def test_a_failed_upload_leaves_the_record_as_it_was(server, fast_polls, method, fault, expected):
-    ready_to_upload(server)
+    ready_to_upload()
     record = Path("data/kaggle.json")
     record.write_text('{"kaggle_status": "complete", "kaggle_public_score": 0.9}\n')  # an older run's
     before = data_files(Path.cwd())
@@ -306,13 +309,13 @@ def test_a_failed_upload_leaves_the_record_as_it_was(server, fast_polls, method,
 
 
 def test_reading_the_score_can_fail_after_the_upload(server, fast_polls):
-    ready_to_upload(server)
+    ready_to_upload()
     server.faults["GetSubmission"] = Fault(500, "Internal error")
     one_line_failure(digits("submit"), "submission 30000001 was uploaded, but reading its score failed")
 
 
 def test_a_just_made_submission_that_404s_is_asked_again(server, fast_polls):
-    ready_to_upload(server, wait=60)
+    ready_to_upload(wait=60)
     server.faults["GetSubmission"] = Fault(404, "Submission not found", times=2)
     result = digits("submit")
     assert result.exit_code == 0, result.output
@@ -381,11 +384,7 @@ def test_dvc_repro_downloads_uploads_and_records_the_score(server, tmp_path):
         shutil.copy(REPO / name, repo / name)
     for folder in ("core", "stages", "conf"):
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = repo / "params.yaml"
-    write_params(repo, "kaggle")
-    params.write_text(
-        params.read_text().replace("upload: false", "upload: true").replace("wait: 0", "wait: 60")
-    )
+    allow_upload(repo, wait=60)
     server.state.pending_polls = 0
     env = process_env(server)
     for command in (
