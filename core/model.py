@@ -17,6 +17,7 @@ A model whose first layer is a convolution sees each 784-pixel row as a 28 x 28 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from core.losses import softmax
 N_PIXELS = 784
 IMAGE: Shape = (28, 28, 1)
 N_CLASSES = 10
+MAX_PARAMETERS = 50_000_000  # 200 MB of float32, a few times that with gradients and Adam's state
 ARCHITECTURE = "architecture"  # the key under which weights files keep the specs
 
 
@@ -103,7 +105,14 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
     in_shape = IMAGE if isinstance(layers[0], Conv2D) else (n_in,)
     shape = in_shape
     rng = np.random.default_rng(0)
+    total = 0
     for layer, text in zip(layers, spec, strict=True):
+        total += _weights_of(layer, shape)
+        if total > MAX_PARAMETERS:  # checked before init asks for the memory
+            raise ValueError(
+                f"layer {text!r} takes the model to {total:,} parameters, more than the "
+                f"{MAX_PARAMETERS:,} trained here (the cnn preset has 317,450)"
+            )
         try:
             shape = layer.init(rng, shape)[1]
         except ValueError as error:
@@ -112,6 +121,17 @@ def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequen
         raise ValueError(f"the last layer must give {N_CLASSES} outputs, the specs give shape {shape}")
     fused, parts = _fuse(layers, spec)
     return Sequential(fused, tuple(spec), in_shape, parts)
+
+
+def _weights_of(layer: Layer, in_shape: tuple[int, ...]) -> int:
+    """How many parameters layer takes on inputs of in_shape (filters or units times inputs)."""
+    if isinstance(layer, Dense):
+        return layer.n_out * (math.prod(in_shape) + 1)
+    if isinstance(layer, Conv2D):
+        return layer.filters * (layer.size * layer.size * in_shape[-1] + 1)
+    if isinstance(layer, BatchNorm):
+        return 4 * in_shape[-1]
+    return 0
 
 
 def _fuse(layers: Sequence[Layer], spec: Sequence[str]) -> tuple[tuple[Layer, ...], tuple[str, ...]]:
@@ -208,13 +228,18 @@ def backward(model: Sequential, params: Params, caches: list[Any], dZ: Array) ->
     return grads
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an overflow is checked for below, and reported once
 def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int = 1024) -> Array:
-    """Class probabilities (m, classes) for rows X (m, 784), in inference mode."""
+    """Class probabilities (m, classes) for rows X (m, 784), in inference mode; FloatingPointError
+    if they are not finite (weights so large that the outputs overflow)."""
     parts = [
         softmax(forward(model, params, X[start : start + chunk_rows])[0])
         for start in range(0, len(X), chunk_rows)
     ]
-    return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+    probs = np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
+    if not np.isfinite(probs).all():
+        raise FloatingPointError("the model's outputs overflow: its probabilities are not finite numbers")
+    return probs
 
 
 Member = tuple[Sequential, Params]  # one model of an ensemble and its parameters

@@ -195,7 +195,8 @@ def evaluate(net: M.Sequential, params: Params, X: Array, y: NDArray[Any]) -> tu
     return log_loss(probs, y), accuracy(y, probs.argmax(axis=1))
 
 
-def fit(
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")  # divergence is found from the
+def fit(  # losses and the weights, and reported once, not as numpy's warnings
     net: M.Sequential,
     params: Params,
     data: tuple[Array, NDArray[Any], Array, NDArray[Any]],
@@ -215,13 +216,16 @@ def fit(
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
     full_batch = schedule.batch_size == 0 or schedule.batch_size >= len(X)
+    if schedule.batch_size == 0:
+        remedy = "set a batch size"
+    else:  # a batch as large as the data is the full batch too
+        remedy = f"batch size {schedule.batch_size} takes all {len(X)} rows at once: set it below {len(X)}"
     if full_batch and not all(isinstance(layer, Dense) for layer in net.layers):
         raise ValueError(
-            "full-batch training takes dense and relu layers only, each relu after a dense one: "
-            "set a batch size"
+            f"full-batch training takes dense and relu layers only, each relu after a dense one: {remedy}"
         )
     if full_batch and augment.active:
-        raise ValueError("augmentation needs mini-batches: set a batch size")
+        raise ValueError(f"augmentation needs mini-batches: {remedy}")
     packed = pack(X, y) if full_batch else None
     state = optimizer.init(params)
     history: list[Epoch] = []
@@ -231,14 +235,19 @@ def fit(
         alpha = learning_rate(schedule.alpha, schedule.schedule, epoch, schedule.epochs, schedule.decay)
         if packed is not None:
             loss, grads, correct = loss_and_gradient(net, params, packed)
-            _check(loss, f"iteration {epoch + 1}")
+            _check(loss, f"iteration {epoch + 1}", "loss")
             optimizer.update(params, grads, state, alpha)
         else:
             loss, correct = _epoch(
                 net, params, X, y, schedule.batch_size, optimizer, state, alpha, augment, rng, on_batch
             )
-            _check(loss, f"epoch {epoch + 1}")
+            _check(loss, f"epoch {epoch + 1}", "loss")
+        where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
+        if not all(np.isfinite(value).all() for value in params.values()):
+            raise FloatingPointError(f"weights that are not finite numbers after {where}")
         dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev) if len(y_dev) else (np.nan, np.nan)
+        if len(y_dev):
+            _check(dev_loss, where, "dev loss")
         record = Epoch(
             epoch + 1, alpha, loss, correct / len(X), dev_loss, dev_accuracy, time.perf_counter() - started
         )
@@ -254,9 +263,9 @@ def fit(
     return (best if schedule.keep_best else params), history
 
 
-def _check(loss: float, where: str) -> None:
+def _check(loss: float, where: str, what: str) -> None:
     if not loss < DIVERGED:  # also catches NaN
-        raise FloatingPointError(f"loss {loss:.4g} at {where}")
+        raise FloatingPointError(f"{what} {loss:.4g} at {where}")
 
 
 def _epoch(

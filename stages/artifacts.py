@@ -4,7 +4,8 @@ format. Stage modules never import each other; they meet here, as dvc.yaml's out
     download    -> data/raw/          train.csv, test.csv, sample_submission.csv, source.json
     preprocess  -> data/processed/    train.npz, dev.npz, test.npz (X uint8 (m, 784), y uint8 (m,)),
                                       data.json
-    train       -> data/model/member-<seed>.npz (stages/weights.py), for each of train.seeds;
+    train       -> data/model/member-<seed>.npz (stages/weights.py), for each of train.seeds, and
+                   member-<seed>.json, what its bytes depend on besides the params (stages/blas.py);
                    data/plots/loss/member-<seed>.csv, data/plots/accuracy/member-<seed>.csv
     evaluate    -> data/metrics.json, data/plots/confusion.csv, data/plots/mistakes.png
     submit      -> data/submission.csv, data/kaggle.json
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 
 from core.data import N_PIXELS
 from core.serialization import load_npz, npz_bytes
-from stages.common import Failure
+from stages.common import Failure, regular_file
 
 RAW = Path("data/raw")
 RAW_INFO = "source.json"  # in RAW: what data it is ("data") and where it came from
@@ -46,6 +47,11 @@ SAMPLE_WARNING = (
 
 def member_weights(models: Path, seed: int) -> Path:
     return models / f"member-{seed}.npz"
+
+
+def member_record(models: Path, seed: int) -> Path:
+    """Where a member's NumPy and BLAS are recorded (stages/blas.py)."""
+    return models / f"member-{seed}.json"
 
 
 def member_history(plots: Path, seed: int) -> tuple[Path, Path]:
@@ -83,9 +89,9 @@ def split_bytes(pixels: NDArray[np.uint8], labels: NDArray[np.uint8] | None) -> 
 
 def read_split(processed: Path, name: str) -> Split:
     """train, dev or test, as preprocess wrote them into processed."""
-    path = processed / f"{name}.npz"
-    if not path.is_file():
-        raise Failure(f"{path}: no such file: run 'digits preprocess' (or 'dvc repro') first")
+    path = regular_file(
+        processed / f"{name}.npz", "no such file: run 'digits preprocess' (or 'dvc repro') first"
+    )
     try:
         arrays: dict[str, Any] = load_npz(path)
     except ValueError as error:
@@ -95,4 +101,7 @@ def read_split(processed: Path, name: str) -> Split:
         raise Failure(f"{path}: expected X of uint8 (rows, {N_PIXELS}): run 'digits preprocess' again")
     if y is not None and (y.dtype != np.uint8 or y.shape != (len(X),)):
         raise Failure(f"{path}: expected y of uint8 ({len(X)},): run 'digits preprocess' again")
+    if y is not None and len(y) and y.max() > 9:
+        row = int(np.argmax(y > 9))
+        raise Failure(f"{path}: y[{row}] is {y[row]}, not a digit 0..9: run 'digits preprocess' again")
     return Split(path, X, y, data_kind(processed / PROCESSED_INFO))

@@ -25,13 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.", dir_okay=False)]
-Processed = Annotated[
-    Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.", file_okay=False)
-]
-Models = Annotated[
-    Path, typer.Option(help="Folder of the members' weights, member-<seed>.npz each.", file_okay=False)
-]
+ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.")]
+Processed = Annotated[Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.")]
+Models = Annotated[Path, typer.Option(help="Folder of the members' weights, member-<seed>.npz each.")]
 
 
 @app.callback()
@@ -53,7 +49,7 @@ def options(
 @fail_cleanly
 def download(
     params: ParamsFile = C.PARAMS,
-    out: Annotated[Path, typer.Option(help="Folder to fill.", file_okay=False)] = A.RAW,
+    out: Annotated[Path, typer.Option(help="Folder to fill.")] = A.RAW,
 ) -> None:
     """Fetch and check the data named by download.source into OUT.
 
@@ -71,7 +67,7 @@ def download(
 @fail_cleanly
 def preprocess(
     params: ParamsFile = C.PARAMS,
-    raw: Annotated[Path, typer.Option(help="Folder that download filled.", file_okay=False)] = A.RAW,
+    raw: Annotated[Path, typer.Option(help="Folder that download filled.")] = A.RAW,
     out: Processed = A.PROCESSED,
 ) -> None:
     """Check the raw CSVs and hold out preprocess.dev_rows rows (chosen by preprocess.seed) as the dev set."""
@@ -88,9 +84,7 @@ def train(
     models: Models = A.MODELS,
     plots: Annotated[
         Path,
-        typer.Option(
-            help="Folder for each member's per-epoch loss and accuracy (CSVs, DVC plots).", file_okay=False
-        ),
+        typer.Option(help="Folder for each member's per-epoch loss and accuracy (CSVs, DVC plots)."),
     ] = A.PLOTS,
     seed: Annotated[
         int | None, typer.Option(help="Train only the member of this seed (one of train.seeds).")
@@ -115,13 +109,13 @@ def evaluate(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
-    metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.", dir_okay=False)] = A.METRICS,
+    metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = A.METRICS,
     confusion: Annotated[
-        Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).", dir_okay=False)
+        Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).")
     ] = A.CONFUSION,
     mistakes: Annotated[
         Path,
-        typer.Option(help="PNG of the dev digits most confidently misread (a DVC plot).", dir_okay=False),
+        typer.Option(help="PNG of the dev digits most confidently misread (a DVC plot)."),
     ] = A.MISTAKES,
 ) -> None:
     """Score the ensemble of train.seeds' members (their mean probabilities): accuracy, log loss,
@@ -138,10 +132,10 @@ def submit(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
-    out: Annotated[Path, typer.Option(help="Submission CSV to write.", dir_okay=False)] = A.SUBMISSION,
+    out: Annotated[Path, typer.Option(help="Submission CSV to write.")] = A.SUBMISSION,
     record: Annotated[
         Path,
-        typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics).", dir_okay=False),
+        typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics)."),
     ] = A.KAGGLE,
     check: Annotated[
         Path | None,
@@ -149,7 +143,6 @@ def submit(
             help="Only check this existing submission CSV against the competition's format "
             "(header ImageId,Label; ImageIds 1..test rows, once each, in order; labels 0..9); "
             "writes nothing.",
-            dir_okay=False,
         ),
     ] = None,
 ) -> None:
@@ -179,16 +172,13 @@ def predict(
         typer.Option(
             help="A weights file (.npz); give it several times for an ensemble. Default: the members "
             "train.seeds in params.yaml names, in data/model.",
-            dir_okay=False,
             show_default=False,
         ),
     ] = None,
     params: ParamsFile = C.PARAMS,
     show: Annotated[
         Path | None,
-        typer.Option(
-            help="Also write the images as the network sees them (28x28 each) to this PNG.", dir_okay=False
-        ),
+        typer.Option(help="Also write the images as the network sees them (28x28 each) to this PNG."),
     ] = None,
 ) -> None:
     """Read your own handwritten digits: the label and the three most probable digits for each image.

@@ -2,7 +2,8 @@
 
 Each stage loads only its own section; unknown keys, missing keys and wrong types are errors that
 name the key. Values are checked where they are used, mostly by core (SettingError), and
-setting_failure names their key.
+setting_failure names their key. The file is read as DVC reads it (ruamel.yaml, YAML 1.2): `1e-3`
+is a number, `on` a string, and a key written twice is an error.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import YAMLError
 
 from core.checks import SettingError
-from stages.common import Failure
+from stages.common import Failure, regular_file
 
 PARAMS = Path("params.yaml")
 SECTIONS = ("download", "preprocess", "train", "submit")
@@ -69,7 +72,7 @@ S = TypeVar("S", Download, Preprocess, Train, Submit)
 def load(section: type[S], path: Path = PARAMS) -> S:
     name = section.__name__.lower()
     document = _read(path)
-    unknown = sorted(set(document) - set(SECTIONS))
+    unknown = sorted(set(document) - set(SECTIONS), key=str)  # keys may be numbers too
     if unknown:
         raise Failure(f"{path}: unknown section '{unknown[0]}' (expected {', '.join(SECTIONS)})")
     if name not in document:
@@ -93,22 +96,30 @@ def load(section: type[S], path: Path = PARAMS) -> S:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    regular_file(path, "no such file (run from the project's top folder)")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise Failure(f"{path}: no such file (run from the project's top folder)") from None
+        text = path.read_text(encoding="utf-8-sig")  # an editor's byte-order mark is no key
     except (OSError, UnicodeDecodeError) as error:
         raise Failure(f"{path}: cannot read ({error})") from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        document = YAML(typ="safe").load(text)  # DVC's own parser and settings (dvc.utils.serialize)
+    except DuplicateKeyError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else "?"
+        raise Failure(
+            f"{path}: line {line}: {_one_line(error.problem)}: DVC refuses a key written twice; keep one"
+        ) from None
+    except YAMLError as error:
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line
+        problem = _one_line(getattr(error, "problem", None) or error)
         raise Failure(f"{path}: {where}not valid YAML ({problem})") from None
     if not isinstance(document, dict):
         raise Failure(f"{path}: expected a mapping of sections, found {_kind(document)}")
     return document
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _kind(value: Any) -> str:

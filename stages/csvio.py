@@ -1,10 +1,12 @@
 """Reading and writing the competition's CSV files, checked cell by cell.
 
-Errors name the file, the line (the header is line 1) and the column.
+Errors name the file, the line (the header is line 1) and the column. What valid tools write is
+read: a UTF-8 byte-order mark (Excel's "CSV UTF-8"), quoted cells (R's write.csv), CRLF line ends.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import itertools
@@ -16,27 +18,50 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from stages.common import Failure
+from stages.common import Failure, regular_file
 
 PIXELS = [f"pixel{i}" for i in range(784)]
 TRAIN_HEADER = ["label", *PIXELS]
 TEST_HEADER = PIXELS
 SUBMISSION_HEADER = ["ImageId", "Label"]
-_INTEGER = re.compile(r"\s*[0-9]+\s*")
+_INTEGER = re.compile(r"\s*-?[0-9]+\s*")
+MAX_BYTES = 1 << 30  # the competition's train.csv is 73 MB; a CSV beyond this is not one of its files
+Range = tuple[int, int]
 
 
 def _open_text(path: Path) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path), newline="")
-    return open(path, newline="")
+        return io.TextIOWrapper(gzip.open(path), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
-def _header_line(path: Path, shown: str) -> str:
+def _header(path: Path, shown: str) -> list[str] | None:
+    """The header line's cells, unquoted; None for an empty file."""
     try:
         with _open_text(path) as file:
-            return file.readline()
-    except (OSError, EOFError, UnicodeDecodeError) as error:
+            first = file.readline()
+    except UnicodeDecodeError:
+        raise not_utf8(path, shown) from None
+    except (OSError, EOFError) as error:
         raise Failure(f"{shown}: cannot read it as text CSV ({error})") from None
+    if not first.strip():
+        return None
+    return next(csv.reader([first]))
+
+
+def not_utf8(path: Path, shown: str) -> Failure:
+    """The first line of path that is not UTF-8 text, as a Failure naming it."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as file:
+        for number, line in enumerate(file, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return Failure(
+                    f"{shown}: line {number}: byte {error.start + 1} (0x{line[error.start]:02x}) is not "
+                    "UTF-8 text: save the file as UTF-8 (or plain ASCII)"
+                )
+    return Failure(f"{shown}: not UTF-8 text: save the file as UTF-8")
 
 
 def check_header(found: list[str], expected: list[str], shown: str) -> None:
@@ -52,43 +77,76 @@ def check_header(found: list[str], expected: list[str], shown: str) -> None:
     )
 
 
-def read_table(path: Path, header: list[str], shown: str | None = None) -> NDArray[np.int64]:
-    """All cells of a CSV whose header must be `header`, as integers (rows, columns)."""
+def read_table(
+    path: Path, header: list[str], ranges: dict[str, Range], shown: str | None = None
+) -> NDArray[np.int64]:
+    """All cells of a CSV whose header must be `header`, as integers (rows, columns); those of
+    the columns in ranges must lie in their (low, high)."""
     shown = shown or str(path)
-    first = _header_line(path, shown)
-    if not first.strip():
+    size = regular_file(path, "no such file").stat().st_size
+    if size > MAX_BYTES:
+        raise Failure(f"{shown}: {size / 2**30:.1f} GB, larger than any of the competition's CSVs (73 MB)")
+    found = _header(path, shown)
+    if found is None:
         brief = ",".join(header) if len(header) <= 3 else ",".join(header[:2]) + ",..."
         raise Failure(f"{shown}: empty file, expected the header line {brief}")
-    check_header(first.strip("\r\n").split(","), header, shown)
+    check_header(found, header, shown)
     try:
-        frame = pd.read_csv(path, header=0, dtype=None, skip_blank_lines=False)
+        frame = pd.read_csv(path, header=0, dtype=None, skip_blank_lines=False, encoding="utf-8")
     except pd.errors.ParserError as error:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if match:
             expected, line, saw = match.groups()
             raise Failure(f"{shown}: line {line}: {saw} fields, expected {expected}") from None
         raise Failure(f"{shown}: not a valid CSV ({error})") from None
-    except (OSError, EOFError, UnicodeDecodeError, ValueError) as error:
+    except UnicodeDecodeError:
+        raise not_utf8(path, shown) from None
+    except (OSError, EOFError, ValueError) as error:
         raise Failure(f"{shown}: cannot read ({error})") from None
     if frame.empty:
         raise Failure(f"{shown}: no data rows after the header")
-    for column in frame.columns:
-        if not pd.api.types.is_integer_dtype(frame[column].dtype):
-            _raise_first_non_integer(path, frame, column, shown)
-    return frame.to_numpy(dtype=np.int64)
+    frame.columns = header  # pandas reads the same names; these are the checked ones
+    for column in header:
+        if frame[column].dtype != np.int64:  # not integers, or integers beyond 64 bits
+            _raise_first_bad_cell(path, frame, column, ranges.get(column), shown)
+    values = frame.to_numpy(dtype=np.int64)
+    checked = [i for i, column in enumerate(header) if column in ranges]
+    low = np.array([ranges[header[i]][0] for i in checked])
+    high = np.array([ranges[header[i]][1] for i in checked])
+    bad = np.argwhere((values[:, checked] < low) | (values[:, checked] > high))
+    if bad.size:
+        row, i = bad[0]
+        raise Failure(
+            f"{shown}: line {row + 2}, column {header[checked[i]]}: found {values[row, checked[i]]}, "
+            f"expected {low[i]}..{high[i]}"
+        )
+    return values
 
 
-def _raise_first_non_integer(path: Path, frame: pd.DataFrame, column: str, shown: str) -> None:
-    text = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False, skip_blank_lines=False)
-    for row, value in enumerate(text[column]):
+def _raise_first_bad_cell(
+    path: Path, frame: pd.DataFrame, column: str, bounds: Range | None, shown: str
+) -> None:
+    text = pd.read_csv(
+        path,
+        usecols=[frame.columns.get_loc(column)],
+        dtype=str,
+        keep_default_na=False,
+        skip_blank_lines=False,
+    ).iloc[:, 0]
+    for row, value in enumerate(text):
+        line = row + 2
+        where = f"{shown}: line {line}, column {column}"
         if not _INTEGER.fullmatch(value):
-            line = row + 2
             if value.strip() == "":  # pandas pads a short row with empty cells: say it is short
                 fields = _fields_on_line(path, line)
                 if fields != len(frame.columns):
                     raise Failure(f"{shown}: line {line}: {fields} fields, expected {len(frame.columns)}")
             found = "an empty cell" if value.strip() == "" else repr(value)
-            raise Failure(f"{shown}: line {line}, column {column}: found {found}, expected an integer")
+            raise Failure(f"{where}: found {found}, expected an integer")
+        number = int(value)
+        if not -(2**63) <= number < 2**63 or (bounds and not bounds[0] <= number <= bounds[1]):
+            expected = f"expected {bounds[0]}..{bounds[1]}" if bounds else f"far outside any {column}"
+            raise Failure(f"{where}: found {number}, {expected}")
     raise Failure(f"{shown}: column {column}: expected integers")  # pragma: no cover
 
 
@@ -98,26 +156,14 @@ def _fields_on_line(path: Path, line: int) -> int:
     return len(text.rstrip("\r\n").split(","))
 
 
-def _check_range(values: NDArray[np.int64], low: int, high: int, names: list[str], shown: str) -> None:
-    bad = np.argwhere((values < low) | (values > high))
-    if bad.size:
-        row, column = bad[0]
-        raise Failure(
-            f"{shown}: line {row + 2}, column {names[column]}: found {values[row, column]}, "
-            f"expected {low}..{high}"
-        )
-
-
 def read_digits(
     path: Path, labelled: bool, shown: str | None = None
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8] | None]:
     """(pixels (m, 784) uint8, labels (m,) uint8 or None) from train.csv or test.csv."""
-    shown = shown or str(path)
     header = TRAIN_HEADER if labelled else TEST_HEADER
-    values = read_table(path, header, shown)
-    _check_range(values[:, -784:], 0, 255, PIXELS, shown)
+    ranges = {"label": (0, 9)} | dict.fromkeys(PIXELS, (0, 255))
+    values = read_table(path, header, ranges, shown)
     if labelled:
-        _check_range(values[:, :1], 0, 9, ["label"], shown)
         return values[:, 1:].astype(np.uint8), values[:, 0].astype(np.uint8)
     return values.astype(np.uint8), None
 
@@ -126,7 +172,7 @@ def read_labels(path: Path, rows: int, shown: str | None = None) -> NDArray[np.u
     """Labels of an ImageId,Label file (a submission, or the offline sample's held-back test
     labels): the ImageIds 1..rows, each once and in order, and labels 0..9."""
     shown = shown or str(path)
-    values = read_table(path, SUBMISSION_HEADER, shown)
+    values = read_table(path, SUBMISSION_HEADER, {"Label": (0, 9)}, shown)
     ids = values[:, 0].tolist()
     present = set(ids)
     seen: dict[int, int] = {}
@@ -149,7 +195,6 @@ def read_labels(path: Path, rows: int, shown: str | None = None) -> NDArray[np.u
         )
     if len(values) > rows:
         raise Failure(f"{shown}: {len(values)} rows, expected {rows} (one per test image)")
-    _check_range(values[:, 1:], 0, 9, ["Label"], shown)
     return values[:, 1].astype(np.uint8)
 
 

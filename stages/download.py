@@ -10,6 +10,7 @@ Sources (params.yaml `download.source`):
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import importlib.metadata
@@ -24,7 +25,7 @@ import numpy as np
 
 from stages import csvio, kaggle_client
 from stages.artifacts import OFFLINE_SAMPLE, RAW, RAW_INFO, SAMPLE_WARNING
-from stages.common import Failure, new_folder, say, warn
+from stages.common import Failure, cannot_write, new_folder, regular_file, say, warn
 from stages.config import PARAMS, Download
 
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -71,13 +72,36 @@ def run(config: Download, out: Path = RAW, params_file: Path = PARAMS) -> None:
         warn(SAMPLE_WARNING)
 
 
+class _TooLarge(Exception):
+    """A source file that unpacks to more than any of the competition's files."""
+
+
 def _copy_hashing(reader: IO[bytes] | gzip.GzipFile, target: Path) -> str:
+    """Copy reader to target, returning its SHA-256; reader's errors stay its own, target's are a
+    Failure saying the disk cannot take it."""
     digest = hashlib.sha256()
-    with open(target, "wb") as writer:
+    copied = 0
+    with contextlib.ExitStack() as stack:
+        try:
+            writer = stack.enter_context(open(target, "wb"))
+        except OSError as error:
+            raise cannot_write(target, error) from None
         while block := reader.read(1 << 20):
+            copied += len(block)
+            if copied > csvio.MAX_BYTES:
+                raise _TooLarge
             digest.update(block)
-            writer.write(block)
+            try:
+                writer.write(block)
+            except OSError as error:
+                raise cannot_write(target, error) from None
     return digest.hexdigest()
+
+
+def _too_large(shown: str) -> Failure:
+    return Failure(
+        f"{shown}: unpacks to more than {csvio.MAX_BYTES >> 30} GB, which none of the competition's files do"
+    )
 
 
 def _from_zip(archive: Path, folder: Path, shown: str) -> dict[str, object]:
@@ -91,8 +115,16 @@ def _from_zip(archive: Path, folder: Path, shown: str) -> dict[str, object]:
                     raise Failure(
                         f"{shown}: has no {name} (it holds {', '.join(sorted(names)) or 'nothing'})"
                     )
-                with zipped.open(name) as reader:
-                    hashes[name] = _copy_hashing(reader, folder / name)
+                try:
+                    with zipped.open(name) as reader:
+                        hashes[name] = _copy_hashing(reader, folder / name)
+                except (NotImplementedError, RuntimeError) as error:  # Deflate64, say, or a password
+                    raise Failure(
+                        f"{shown}: cannot unpack {name} ({error}): unzip it with another tool into a "
+                        "folder and set download.source to that folder"
+                    ) from None
+                except _TooLarge:
+                    raise _too_large(f"{shown}: {name}") from None
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
         raise Failure(f"{shown}: damaged zip archive ({error}); download it again") from None
     for name, digest in hashes.items():
@@ -107,8 +139,8 @@ def _from_zip(archive: Path, folder: Path, shown: str) -> dict[str, object]:
 
 def _find(folder: Path, name: str) -> Path | None:
     for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
+        if candidate.exists():
+            return regular_file(candidate)
     return None
 
 
@@ -125,7 +157,9 @@ def _from_folder(source: Path, folder: Path) -> dict[str, object]:
         try:
             with opener(path, "rb") as reader:
                 hashes[name] = _copy_hashing(reader, folder / name)
-        except (OSError, EOFError) as error:
+        except _TooLarge:
+            raise _too_large(str(path)) from None
+        except (OSError, EOFError, zlib.error) as error:
             raise Failure(f"{path}: cannot read ({error})") from None
     competition = all(hashes.get(name) == digest for name, digest in KNOWN.items())
     if not competition:

@@ -31,6 +31,7 @@ from stages.artifacts import (
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
+    member_weights,
     read_split,
 )
 from stages.common import say, warn, write_bytes, write_text
@@ -51,6 +52,7 @@ def run(
     """Score the members of config's model; with config.full_data (the dev rows were trained on)
     there is no dev score."""
     members = weights_file.read_members(models, config.seeds, config.layers, params_file)
+    paths = [member_weights(models, seed) for seed in config.seeds]
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
@@ -62,7 +64,7 @@ def run(
         if labels is None:  # the competition's test set
             continue
         X = scale_pixels(pixels)
-        each = [M.predict_proba(net, params, X) for net, params in members]  # (m, 10) each
+        each = weights_file.probabilities(members, paths, X)  # (m, 10) each
         probs = M.average(each)
         predictions = probs.argmax(axis=1)
         scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)

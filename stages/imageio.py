@@ -3,36 +3,50 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stages.common import Failure
+from stages.common import Failure, regular_file
+
+MAX_PIXELS = 50_000_000  # a 50-megapixel photo; more is a decompression bomb or not one digit
 
 
 def read_gray(path: Path) -> NDArray[np.uint8]:
     """The image at path as (height, width) greyscale, 0 black; transparency is laid on white paper."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if path.is_file() and path.stat().st_size == 0:
+    if regular_file(path).stat().st_size == 0:
         raise Failure(f"{path}: an empty file, not an image")
     try:
-        with Image.open(path) as opened:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS decides
+            opened = Image.open(path)
+        with opened:
+            width, height = opened.size  # from the header: nothing is decoded yet
+            if width * height > MAX_PIXELS:
+                raise Failure(
+                    f"{path}: {width}x{height} pixels, more than the {MAX_PIXELS // 10**6} million read "
+                    "here: scale the picture down (one digit needs no more than a few hundred pixels a side)"
+                )
             image = ImageOps.exif_transpose(opened)  # photos: the way the camera was held
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 paper = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(paper, image.convert("RGBA"))
             gray = np.asarray(image.convert("L"), np.uint8)
-    except FileNotFoundError:
-        raise Failure(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise Failure(f"{path}: a folder, not an image") from None
     except UnidentifiedImageError:
         raise Failure(f"{path}: not an image Pillow can read (expected PNG, JPEG, BMP, GIF, ...)") from None
-    except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt image data
-        raise Failure(f"{path}: a damaged image ({error})") from None
+    except Image.DecompressionBombError as error:  # a frame of an animation, say, beyond the header's
+        raise Failure(f"{path}: too many pixels to read ({error})") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt image data
+        raise Failure(f"{path}: a damaged image ({_one_line(error)})") from None
     return gray
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def png_bytes(gray: NDArray[np.uint8]) -> bytes:

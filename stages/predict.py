@@ -18,7 +18,7 @@ from core.data import scale_pixels
 from core.images import to_mnist
 from stages import imageio
 from stages import weights as weights_file
-from stages.artifacts import MODELS
+from stages.artifacts import MODELS, member_weights
 from stages.common import Failure, say, write_bytes
 from stages.config import PARAMS, Train, load
 
@@ -27,12 +27,11 @@ def run(
     images: list[Path], weights: list[Path] | None = None, show: Path | None = None, params: Path = PARAMS
 ) -> None:
     """weights: the members' files, averaged; None: those train.seeds in params names."""
-    if weights:
-        members = [weights_file.read(path) for path in weights]
-    else:
-        members = weights_file.read_members(MODELS, load(Train, params).seeds)
+    paths = weights or [member_weights(MODELS, seed) for seed in load(Train, params).seeds]
+    members = [weights_file.read(path) for path in paths]
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
-    probs = M.ensemble_proba(members, scale_pixels(digits.reshape(len(images), -1)))  # (n, 10)
+    X = scale_pixels(digits.reshape(len(images), -1))
+    probs = M.average(weights_file.probabilities(members, paths, X))  # (n, 10)
     for path, p in zip(images, probs, strict=True):
         top = np.argsort(-p, kind="stable")[:3]
         say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")

@@ -26,6 +26,7 @@ from stages.artifacts import (
     PROCESSED,
     SAMPLE_WARNING,
     SUBMISSION,
+    member_weights,
     read_split,
 )
 from stages.common import Failure, say, warn, write_bytes, write_text
@@ -52,7 +53,8 @@ def run(
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
-    labels = M.ensemble_proba(members, scale_pixels(pixels)).argmax(axis=1)
+    paths = [member_weights(models, seed) for seed in train.seeds]
+    labels = M.average(weights_file.probabilities(members, paths, scale_pixels(pixels))).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")

@@ -3,6 +3,7 @@ reproducibly from its seed (dvc.yaml runs each member as its own stage, train@<s
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from core.data import scale_pixels
 from core.layers import Array, Params
 from core.optimizers import Optimizer
 from core.train import Epoch, Schedule, fit
+from stages import blas
 from stages import weights as weights_file
 from stages.artifacts import (
     MODELS,
@@ -25,10 +27,11 @@ from stages.artifacts import (
     PROCESSED,
     SAMPLE_WARNING,
     member_history,
+    member_record,
     member_weights,
     read_split,
 )
-from stages.common import Failure, say, warn, write_bytes, write_text
+from stages.common import Failure, check_writable, say, warn, write_bytes, write_text
 from stages.config import PARAMS, Train, setting_failure
 
 LINES = 50  # at most this many progress lines when the output is not a terminal
@@ -75,9 +78,17 @@ def run(
         warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
         X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
     data = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
+    for folder in {models, *(path.parent for path in member_history(plots, 0))}:
+        check_writable(folder)  # now, not after the training
     for member in config.seeds if seed is None else [seed]:
         try:
             kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
+        except MemoryError:
+            batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"
+            raise Failure(
+                f"{params_file}: not enough memory to train 'train.layers' {batch}: lower "
+                "'train.batch_size' or make the model smaller"
+            ) from None
         except FloatingPointError as error:
             raise Failure(
                 f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
@@ -87,12 +98,15 @@ def run(
             raise Failure(f"{params_file}: train: {error}") from None
         weights = member_weights(models, member)
         write_bytes(weights, weights_file.as_bytes(net, kept))
+        made_with = blas.fingerprint()
+        write_text(member_record(models, member), json.dumps(made_with, indent=2) + "\n")
         loss, accuracy = member_history(plots, member)
         write_text(loss, _csv(["train_loss", "dev_loss"], epochs))
         write_text(accuracy, _csv(["train_accuracy", "dev_accuracy"], epochs))
         best = max(epochs, key=lambda e: e.dev_accuracy)
         which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
         say(f"wrote {weights} ({which}), {loss} and {accuracy} after {epochs[-1].seconds:.1f}s")
+        say(f"  made with {', '.join(f'{key} {value}' for key, value in made_with.items())}")
 
 
 def _train_member(

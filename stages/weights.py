@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from core import model as M
-from core.layers import Params
+from core.layers import Array, Params
 from core.serialization import load_npz, npz_bytes
 from stages.artifacts import member_weights
-from stages.common import Failure
+from stages.common import Failure, regular_file
 from stages.config import PARAMS
 
 
@@ -20,12 +22,17 @@ def as_bytes(net: M.Sequential, params: Params) -> bytes:
 def read(path: Path, layers: list[str] | None = None, params: Path = PARAMS) -> M.Member:
     """The model and parameters a weights file holds; with layers (train.layers from params), the
     model must be that one, so that no stage scores or submits weights params did not make."""
-    if not path.is_file():
-        raise Failure(f"{path}: no such file: run 'digits train' (or 'dvc repro') first")
+    regular_file(path, "no such file: run 'digits train' (or 'dvc repro') first")
     try:
         net, arrays = M.from_arrays(load_npz(path))
     except ValueError as error:
         raise Failure(f"{path}: {error}") from None
+    for key, array in arrays.items():
+        if not np.isfinite(array).all():
+            raise Failure(
+                f"{path}: {key} holds a non-finite number (NaN or infinity), so it is no model: "
+                "train it again ('digits train' or 'dvc repro')"
+            )
     if layers is not None and list(net.spec) != list(layers):
         raise Failure(
             f"{path}: holds the model [{', '.join(net.spec)}], but 'train.layers' in {params} is "
@@ -39,3 +46,15 @@ def read_members(
 ) -> list[M.Member]:
     """The ensemble train.seeds names: one member per seed, each of train.layers' model."""
     return [read(member_weights(models, seed), layers, params) for seed in seeds]
+
+
+def probabilities(members: list[M.Member], paths: list[Path], X: Array) -> list[Array]:
+    """Each member's class probabilities (m, 10) for rows X; a member whose outputs overflow is a
+    Failure naming its file."""
+    each = []
+    for (net, params), path in zip(members, paths, strict=True):
+        try:
+            each.append(M.predict_proba(net, params, X))
+        except FloatingPointError as error:
+            raise Failure(f"{path}: {error}: train it again ('digits train' or 'dvc repro')") from None
+    return each

@@ -1,17 +1,28 @@
-"""The catalogue of bad inputs (issue 5), one test per case.
+"""The catalogue of bad inputs and faults (issues 5 and 14), one test per case.
 
-Each case breaks one input of a project that has run every stage, then runs the `digits` command
-that reads it. It must exit 1 with one line on stderr, `error: <file>: ...`, naming the row, column
-or key, with no traceback, and leave every file under data/ as it was. (Bad submissions are
-test_cli.py's `submit --check` cases, bad images test_predict.py's.)
+Each case breaks one input of a project that has run every stage, or makes the disk, the memory or
+a file misbehave, then runs the `digits` command that meets it. It must exit 1 with one line on
+stderr, `error: <file>: ...`, naming the row, column or key, with no traceback, no hang and no
+temp file left, and leave every file under data/ as it was. The second round (issue 14) goes by
+class: 1 no non-finite model, 2 exceptions nothing caught, 3 only regular files read, 4 what valid
+tools write is read, 5 params.yaml as DVC reads it, 6 messages that keep the place, 7 no debris
+and the umask, 8 what holds under `dvc repro`, 9 what the bytes depend on. (Bad submissions are
+also test_cli.py's `submit --check` cases, bad images test_predict.py's; photos under uneven light,
+class 10, are test_images.py's and test_predict.py's.)
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
+import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +33,8 @@ from core.serialization import load_npz, npz_bytes
 from stages import csvio
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
+from tests.test_pipeline import repo  # noqa: F401  (a fixture, for the dvc repro case)
+from tests.test_pipeline import run as run_in
 
 STAGES = ("download", "preprocess", "train", "evaluate", "submit")
 HEADER = ",".join(csvio.TRAIN_HEADER)
@@ -203,7 +216,7 @@ PARAMS_CASES = {
         "alpha: 0.5",
         "alpha: [0.5",
         "train",
-        "line 12: not valid YAML",
+        "line 11: not valid YAML",
     ),
     "not a mapping": (None, "- 1\n", "download", "expected a mapping of sections, found list"),
     "unknown section": ("submit:", "model: {}\nsubmit:", "preprocess", "unknown section 'model'"),
@@ -513,3 +526,834 @@ def test_weights_of_another_model_than_params_describe(ran, stage):
         "holds the model [dense 10, relu, dense 10], but 'train.layers' in params.yaml is "
         "[dense 32, relu, dense 10]: run 'digits train' (or 'dvc repro') to train it",
     )
+
+
+# ==== Second round (issue 14): whatever the input or the fault, one line, no hang, no debris ====
+
+
+def _fails_with(project: Path, args: list[str], file: Path | str, message: str) -> None:
+    """`digits *args` fails as _fails demands, for any command line."""
+    before = _snapshot(project)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {file}: "), lines[0]
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert _snapshot(project) == before
+    assert not list(project.rglob("*.tmp")), "a temp file was left behind"
+
+
+def _finite_npz(path: Path) -> bool:
+    return all(np.isfinite(a).all() for a in load_npz(path).values() if a.dtype.kind == "f")
+
+
+# ---- 1. a model that is not a model is never written, scored or submitted --------------------
+
+DIVERGING = {
+    # (old text, new text): each makes the last step (or every step) blow the weights up
+    "alpha 1e30, one iteration": ("alpha: 0.5\n", "alpha: 1.0e+30\n"),
+    "alpha 1e30, thirty iterations": ("alpha: 0.5\n", "alpha: 1e30\n"),
+    "alpha 1e30 in mini-batches": ("alpha: 0.5\n  momentum: 0.0", "alpha: 1.0e+30\n  momentum: 0.0"),
+    "alpha 1e6 with adam": ("optimizer: gd\n  alpha: 0.5", "optimizer: adam\n  alpha: 1.0e+6"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIVERGING))
+def test_training_that_diverges_writes_no_weights(ran, case):
+    old, new = DIVERGING[case]
+    _edit(ran, old, new)
+    if "one iteration" in case:
+        _edit(ran, "epochs: 30", "epochs: 1")
+    if "mini-batches" in case:
+        _edit(ran, "batch_size: 0", "batch_size: 32")
+    _fails(ran, "train", "params.yaml", "makes training diverge (")
+    assert _finite_npz(ran / WEIGHTS)
+
+
+def _weights_with(ran: Path, change) -> None:
+    arrays = load_npz(ran / WEIGHTS)
+    change(arrays)
+    (ran / WEIGHTS).write_bytes(npz_bytes(arrays))
+
+
+NON_FINITE_WEIGHTS = {
+    "a NaN": (lambda a: a["W1"].__setitem__((3, 100), np.nan), "W1 holds a non-finite number"),
+    "an infinity": (lambda a: a["b2"].__setitem__((0, 0), np.inf), "b2 holds a non-finite number"),
+    "weights that overflow": (lambda a: a["W1"].fill(3e38), "the model's outputs overflow"),
+}
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["submit"], ["predict", "digit.png"]])
+@pytest.mark.parametrize("case", sorted(NON_FINITE_WEIGHTS))
+def test_weights_that_are_not_finite_are_refused(ran, case, command):
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (40, 40), 255)
+    ImageDraw.Draw(picture).line([(20, 5), (20, 35)], fill=0, width=5)  # a 1
+    picture.save(ran / "digit.png")
+    change, message = NON_FINITE_WEIGHTS[case]
+    _weights_with(ran, change)
+    _fails_with(ran, command, WEIGHTS, message)
+    assert np.isfinite(
+        [v for v in json.loads((ran / "data/metrics.json").read_text()).values() if isinstance(v, float)]
+    ).all()
+
+
+# ---- 2. exceptions nothing caught: corrupt streams, bombs, huge claims, full disks -----------
+
+
+def _corrupt_middle(data: bytes) -> bytes:
+    """data with a stretch in the middle of its compressed stream overwritten."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0x5A for b in data[middle : middle + 64]) + data[middle + 64 :]
+
+
+def _patch_zip(data: bytes, method: int | None = None, flags: int | None = None) -> bytes:
+    """A zip's every entry relabelled, in its local and central headers: compression method
+    (9 is Deflate64) or general-purpose flags (bit 0: encrypted)."""
+    out = bytearray(data)
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        start = 0
+        while (at := out.find(signature, start)) >= 0:
+            if flags is not None:
+                out[at + flag_at : at + flag_at + 2] = flags.to_bytes(2, "little")
+            if method is not None:
+                out[at + method_at : at + method_at + 2] = method.to_bytes(2, "little")
+            start = at + 4
+    return bytes(out)
+
+
+def _deflated_zip(tmp_path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in _competition_like_zip(tmp_path).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+ZIP_FAULTS = {
+    "corrupt deflate data": (_corrupt_middle, "damaged zip archive"),
+    "an encrypted entry": (lambda d: _patch_zip(d, flags=1), "cannot unpack"),
+    "a Deflate64 entry": (lambda d: _patch_zip(d, method=9), "cannot unpack"),
+    "an unknown method": (lambda d: _patch_zip(d, method=99), "cannot unpack"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ZIP_FAULTS))
+def test_a_zip_that_cannot_be_unpacked(ran, tmp_path, case):
+    fault, message = ZIP_FAULTS[case]
+    path = tmp_path / "digit-recognizer.zip"
+    path.write_bytes(fault(_deflated_zip(tmp_path)))
+    write_params(ran, str(path))
+    _fails(ran, "download", path, message)
+
+
+@pytest.mark.parametrize("name", ["train.csv.gz", "test.csv.gz"])
+def test_a_gzip_with_corrupt_deflate_data(ran, tmp_path, name):
+    source = write_competition_csvs(tmp_path / "bad")
+    plain = source / name.removesuffix(".gz")
+    (source / name).write_bytes(_corrupt_middle(gzip.compress(plain.read_bytes())))
+    plain.unlink()
+    write_params(ran, str(source))
+    _fails(ran, "download", source / name, "cannot read")
+
+
+def _npy_claiming(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
+    """A .npy whose header claims shape, followed by 16 bytes of data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + bytes(16)
+
+
+def _npz_of(entries: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name + ".npy", data)
+    return buffer.getvalue()
+
+
+def _weights_entries(ran: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(ran / WEIGHTS) as archive:
+        return {name.removesuffix(".npy"): archive.read(name) for name in archive.namelist()}
+
+
+def _architecture(spec: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.array(spec))
+    return buffer.getvalue()
+
+
+WEIGHTS_FAULTS = {
+    "a header claiming terabytes": (
+        lambda e: e | {"W1": _npy_claiming((10**12, 784))},
+        "W1 declares (1000000000000, 784) of float32",
+    ),
+    "a header claiming more than its entry": (
+        lambda e: e | {"W1": _npy_claiming((10, 784))},
+        "but its entry holds",
+    ),
+    "not a .npy entry": (lambda e: e | {"W1": b"\x93NUMPY garbage"}, "W1 is not a .npy array"),
+    "a billion-unit layer in its architecture": (
+        lambda e: e | {"architecture": _architecture(["dense 1000000000", "relu", "dense 10"])},
+        "layer 'dense 1000000000' takes the model to 785,000,000,000 parameters",
+    ),
+    "corrupt deflate data": ("deflate", "not a readable .npz archive"),
+    "an encrypted entry": ("encrypted", "is encrypted"),
+    "a Deflate64 entry": ("deflate64", "is compressed by zip method 9"),
+}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "submit"])
+@pytest.mark.parametrize("case", sorted(WEIGHTS_FAULTS))
+def test_a_weights_file_that_lies_or_breaks(ran, case, command):
+    fault, message = WEIGHTS_FAULTS[case]
+    entries = _weights_entries(ran)
+    if fault == "deflate":
+        data = _corrupt_middle(_npz_of(entries, zipfile.ZIP_DEFLATED))
+    elif fault == "encrypted":
+        data = _patch_zip(_npz_of(entries), flags=1)
+    elif fault == "deflate64":
+        data = _patch_zip(_npz_of(entries), method=9)
+    else:
+        data = _npz_of(fault(entries))
+    (ran / WEIGHTS).write_bytes(data)
+    _fails_with(ran, [command], WEIGHTS, message)
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        "[dense 1000000000, relu, dense 10]",
+        "[dense 100000, relu, dense 100000, relu, dense 10]",
+        "[conv 100000 5, flatten, dense 10]",
+    ],
+)
+def test_a_model_too_large_to_train_is_refused_before_asking_for_memory(ran, layers):
+    _edit(ran, "[dense 10, relu, dense 10]", layers)
+    _fails(ran, "train", "params.yaml", "parameters, more than the 50,000,000 trained here")
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A valid 1x1 PNG whose header then claims width x height pixels (its CRC fixed up)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1), 255).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    at = data.find(b"IHDR")
+    data[at + 4 : at + 12] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    data[at + 17 : at + 21] = zlib.crc32(bytes(data[at : at + 17])).to_bytes(4, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ((30000, 30000), "too many pixels to read"),  # Pillow's own bomb limit
+        ((12000, 10000), "12000x10000 pixels, more than the 50 million read here"),
+        ((100000, 600), "100000x600 pixels, more than the 50 million"),
+    ],
+)
+def test_an_image_header_claiming_a_huge_picture(ran, size, message):
+    (ran / "bomb.png").write_bytes(_png_claiming(*size))
+    _fails_with(ran, ["predict", "bomb.png"], "bomb.png", message)
+
+
+@pytest.mark.parametrize(("split", "stage"), [("train", "train"), ("dev", "evaluate"), ("dev", "train")])
+@pytest.mark.parametrize("label", [10, 255])
+def test_labels_outside_0_to_9_in_a_processed_split(ran, split, stage, label):
+    path = ran / "data/processed" / f"{split}.npz"
+    arrays = load_npz(path)
+    arrays["y"][3] = label
+    path.write_bytes(npz_bytes(arrays))
+    _fails(ran, stage, f"data/processed/{split}.npz", f"y[3] is {label}, not a digit 0..9")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1: one\n", "unknown section '1'"),
+        ("null: nothing\n", "unknown section 'None'"),
+        ("true: yes\n", "unknown section 'True'"),
+    ],
+)
+def test_top_level_keys_of_mixed_types(ran, text, message):
+    _edit(ran, "submit:", text + "submit:")
+    _fails(ran, "train", "params.yaml", message)
+
+
+def _no_room(error_number: int):
+    def fsync(fd: int) -> None:
+        raise OSError(error_number, os.strerror(error_number))
+
+    return fsync
+
+
+@pytest.mark.parametrize(
+    ("stage", "file"),
+    [
+        ("train", WEIGHTS),
+        ("evaluate", Path("data/metrics.json")),
+        ("submit", Path("data/submission.csv")),
+    ],
+)
+@pytest.mark.parametrize(
+    ("error_number", "advice"),
+    [(errno.ENOSPC, "the disk is full: free some space"), (errno.EDQUOT, "the disk quota is used up")],
+)
+def test_a_full_disk_when_writing_outputs(ran, monkeypatch, stage, file, error_number, advice):
+    """The disk fills up at the end, as the output is written: after the whole training run."""
+    monkeypatch.setattr("stages.common.os.fsync", _no_room(error_number))
+    _fails(ran, stage, file, f"cannot write it ({os.strerror(error_number)}): {advice}")
+
+
+@pytest.mark.parametrize("stage", ["download", "preprocess"])
+def test_a_full_disk_when_writing_a_folder(ran, monkeypatch, stage):
+    real_open = open
+
+    def full(file, mode="r", *args, **kwargs):
+        if "w" in str(mode) and ".tmp" in str(file):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full)
+    monkeypatch.setattr("pathlib.Path.write_bytes", lambda self, data: full(self, "wb"))
+    monkeypatch.setattr("pathlib.Path.write_text", lambda self, data: full(self, "w"))
+    name = "raw" if stage == "download" else "processed"
+    before = _snapshot(ran)
+    result = CliRunner().invoke(app, [stage])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: data/") and "No space left on device" in line, line
+    assert f".{name}." in line or f"data/{name}" in line, line
+    assert _snapshot(ran) == before
+    assert not list(ran.rglob("*.tmp"))
+
+
+def test_a_read_only_model_folder_fails_before_training(ran, monkeypatch):
+    real_open = os.open
+
+    def read_only(path, flags, *args, **kwargs):
+        if "data/model" in str(path) and flags & os.O_CREAT:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr("stages.common.os.open", read_only)
+    before = _snapshot(ran)
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: data/model: cannot write in it (Read-only file system): make data/model writable, "
+        "then run again"
+    )
+    assert "training preset" not in result.stdout  # it said so before training, not after
+    assert _snapshot(ran) == before
+
+
+def test_a_file_too_large_for_the_limit_is_one_line(ran):
+    """A real write failure, not a simulated one: a file-size limit (RLIMIT_FSIZE) below the
+    outputs' size, in a separate process."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that write() fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+    before = _snapshot(ran)
+    result = subprocess.run(
+        [sys.executable, "-c", "from stages.cli import main; main()", "evaluate"],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: data/") and "cannot write it (File too large)" in line, line
+    assert _snapshot(ran) == before
+    assert not list(ran.rglob("*.tmp"))
+
+
+# ---- 3. only regular files are read: a FIFO or a device never blocks a command ---------------
+
+
+def _run_digits(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """digits in its own process, so that a hang is a timeout, not a test run that never ends."""
+    return subprocess.run(
+        [sys.executable, "-c", "from stages.cli import main; main()", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+SPECIAL_FILES = {
+    # what is given, and the command line reading it as a file
+    "a FIFO as an image": ("fifo", ["predict", "{}"]),
+    "a FIFO as a submission": ("fifo", ["submit", "--check", "{}"]),
+    "a FIFO as weights": ("fifo", ["predict", "--weights", "{}", "digit.png"]),
+    "a FIFO as params.yaml": ("fifo", ["train", "--params", "{}"]),
+    "a device as an image": ("/dev/zero", ["predict", "{}"]),
+    "a device as a submission": ("/dev/zero", ["submit", "--check", "{}"]),
+    "a device as params.yaml": ("/dev/zero", ["evaluate", "--params", "{}"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPECIAL_FILES))
+def test_a_special_file_is_never_read(ran, case):
+    kind, args = SPECIAL_FILES[case]
+    path = kind
+    if kind == "fifo":
+        path = str(ran / "pipe")
+        os.mkfifo(path)
+    before = _snapshot(ran)
+    result = _run_digits(ran, *[arg.format(path) for arg in args])
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == (
+        f"error: {path}: not a regular file (a FIFO, socket or device), so it is not read"
+    )
+    assert _snapshot(ran) == before
+
+
+def test_a_fifo_named_train_csv_in_a_source_folder(ran, tmp_path):
+    source = write_competition_csvs(tmp_path / "bad")
+    (source / "train.csv").unlink()
+    os.mkfifo(source / "train.csv")
+    write_params(ran, str(source))
+    result = _run_digits(ran, "download")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {source / 'train.csv'}: not a regular file (a FIFO, socket or device), so it is not read"
+    )
+
+
+# ---- 4. what valid tools write is read: a byte-order mark, quoted headers, CRLF, 1e-3 --------
+
+
+def _bom(text: str) -> str:
+    return "\ufeff" + text
+
+
+def _quoted_header(text: str) -> str:
+    header, rest = text.split("\n", 1)
+    return ",".join(f'"{cell}"' for cell in header.split(",")) + "\n" + rest
+
+
+def _r_write_csv(text: str) -> str:
+    """As R's write.csv(quote = TRUE) would: every cell quoted, CRLF."""
+    return "\r\n".join(",".join(f'"{c}"' for c in line.split(",")) for line in text.splitlines()) + "\r\n"
+
+
+VALID_VARIANTS = {
+    "a byte-order mark (Excel's CSV UTF-8)": _bom,
+    "a quoted header": _quoted_header,
+    "every cell quoted, CRLF (R)": _r_write_csv,
+    "a byte-order mark and CRLF": lambda text: _bom(text.replace("\n", "\r\n")),
+}
+
+
+@pytest.mark.parametrize("name", ["train.csv", "test.csv"])
+@pytest.mark.parametrize("case", sorted(VALID_VARIANTS))
+def test_competition_csvs_as_valid_tools_write_them_are_read(ran, tmp_path, name, case):
+    source = write_competition_csvs(tmp_path / "variant")
+    plain = (ran / "data/raw" / name).read_text()
+    (source / name).write_text(VALID_VARIANTS[case](plain), newline="")
+    write_params(ran, str(source))
+    for stage in ("download", "preprocess"):
+        result = CliRunner().invoke(app, [stage])
+        assert result.exit_code == 0, result.output
+    kind = "train" if name == "train.csv" else "test"
+    before = load_npz(ran / "data/processed" / f"{kind}.npz")
+    for stage in ("train", "evaluate", "submit"):
+        assert CliRunner().invoke(app, [stage]).exit_code == 0
+    assert before["X"].shape[1] == 784
+
+
+@pytest.mark.parametrize("case", sorted(VALID_VARIANTS))
+def test_a_submission_as_valid_tools_write_it_passes_the_check(ran, case):
+    written = (ran / "data/submission.csv").read_text()
+    mine = ran / "mine.csv"
+    mine.write_text(VALID_VARIANTS[case](written), newline="")
+    result = CliRunner().invoke(app, ["submit", "--check", str(mine)])
+    assert result.exit_code == 0, result.output
+    assert "a valid submission: 30 rows" in result.stdout
+
+
+NUMBERS_AS_DVC_READS_THEM = {
+    # params.yaml text, and the value train runs with (YAML 1.2, as DVC reads it)
+    "alpha: 1e-1": ("alpha: 1e-1", "alpha 0.1"),
+    "alpha: 5E-1": ("alpha: 5E-1", "alpha 0.5"),
+    "alpha: +0.5": ("alpha: +0.5", "alpha 0.5"),
+    "alpha: 2.5e-1": ("alpha: 2.5e-1", "alpha 0.25"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUMBERS_AS_DVC_READS_THEM))
+def test_numbers_in_params_are_read_as_dvc_reads_them(ran, case):
+    text, said = NUMBERS_AS_DVC_READS_THEM[case]
+    _edit(ran, "alpha: 0.5", text)
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 0, result.output
+    assert f"{said}\n" in result.stdout
+    from dvc.utils.serialize import load_yaml
+
+    assert f"alpha {load_yaml(ran / 'params.yaml')['train']['alpha']}" == said  # DVC agrees
+
+
+def test_weight_decay_written_1e_3(ran):
+    _edit(ran, "weight_decay: 0.0", "weight_decay: 1e-3")
+    assert CliRunner().invoke(app, ["train"]).exit_code == 0
+
+
+def test_a_byte_order_mark_in_params_yaml(ran):
+    path = ran / "params.yaml"
+    path.write_text("\ufeff" + path.read_text())
+    assert CliRunner().invoke(app, ["train"]).exit_code == 0
+
+
+# ---- 5. params.yaml read as DVC reads it: a key written twice is refused -----------------------
+
+DUPLICATES = {
+    "a train key twice": ("  zoom: 0.0\n", "  zoom: 0.0\n  zoom: 0.1\n", "train", 'duplicate key "zoom"'),
+    "a section twice": (
+        "submit:",
+        "preprocess:\n  dev_rows: 30\nsubmit:",
+        "preprocess",
+        'duplicate key "preprocess"',
+    ),
+    "a submit key twice": ("  wait: 0\n", "  wait: 0\n  wait: 5\n", "submit", 'duplicate key "wait"'),
+    "alpha twice": ("alpha: 0.5\n", "alpha: 0.5\n  alpha: 0.05\n", "train", 'duplicate key "alpha"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DUPLICATES))
+def test_a_key_written_twice_is_refused_with_its_line(ran, case):
+    old, new, stage, message = DUPLICATES[case]
+    _edit(ran, old, new)
+    lines = (ran / "params.yaml").read_text().splitlines()
+    key = message.split('"')[1]
+    second = [i + 1 for i, line in enumerate(lines) if line.strip().startswith(f"{key}:")][1]
+    _fails(ran, stage, "params.yaml", f"line {second}: found {message}")
+    result = CliRunner().invoke(app, [stage])
+    assert "DVC refuses a key written twice; keep one" in result.stderr
+
+
+YAML_1_2 = {
+    # YAML 1.1 (PyYAML) reads these as booleans or base-60 numbers; DVC (YAML 1.2) as strings
+    "upload: on": (
+        "upload: false",
+        "upload: on",
+        "submit",
+        "'submit.upload' must be true or false, found 'on'",
+    ),
+    "keep_best: yes": ("keep_best: false", "keep_best: yes", "train", "found 'yes' (str)"),
+    "wait: 1:30": ("wait: 0", "wait: 1:30", "submit", "'submit.wait' must be an integer, found '1:30'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(YAML_1_2))
+def test_words_yaml_1_1_took_for_values_are_strings_as_in_dvc(ran, case):
+    old, new, stage, message = YAML_1_2[case]
+    _edit(ran, old, new)
+    _fails(ran, stage, "params.yaml", message)
+
+
+# ---- 6. messages keep the place and the value ----------------------------------------------
+
+BIG = "99999999999999999999999"  # beyond 64 bits
+PLACE_CASES = {
+    "a pixel beyond 64 bits": (2, 5, BIG, f"line 2, column pixel4: found {BIG}, expected 0..255"),
+    "a label beyond 64 bits": (3, 0, BIG, f"line 3, column label: found {BIG}, expected 0..9"),
+    "2**64 - 1": (2, 1, str(2**64 - 1), f"line 2, column pixel0: found {2**64 - 1}, expected 0..255"),
+    "a negative beyond 64 bits": (3, 9, "-" + BIG, f"line 3, column pixel8: found -{BIG}, expected 0..255"),
+    "a big number after a small bad one": (3, 2, BIG, f"line 3, column pixel1: found {BIG}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLACE_CASES))
+def test_a_number_beyond_64_bits_keeps_its_line(ran, tmp_path, case):
+    line, column, value, message = PLACE_CASES[case]
+    source = write_competition_csvs(tmp_path / "bad")
+    text = (source / "train.csv").read_text()
+    if case == "a big number after a small bad one":
+        text = _set_cell(text, 4, 2, "300")  # a later line: the first bad cell is reported
+    (source / "train.csv").write_text(_set_cell(text, line, column, value))
+    write_params(ran, str(source))
+    _fails(ran, "download", source / "train.csv", message)
+
+
+@pytest.mark.parametrize(
+    ("image_id", "message"),
+    [
+        (str(2**64 - 1), f"line 3, column ImageId: found {2**64 - 1}, far outside any ImageId"),
+        (BIG, f"line 3, column ImageId: found {BIG}, far outside any ImageId"),
+        ("-" + BIG, f"line 3, column ImageId: found -{BIG}, far outside any ImageId"),
+    ],
+)
+def test_an_image_id_beyond_64_bits_is_reported_as_written(ran, image_id, message):
+    lines = (ran / "data/submission.csv").read_text().splitlines()
+    lines[2] = f"{image_id},{lines[2].split(',')[1]}"
+    (ran / "mine.csv").write_text("\n".join(lines) + "\n")
+    _fails_with(ran, ["submit", "--check", "mine.csv"], "mine.csv", message)
+
+
+@pytest.mark.parametrize(("line", "byte"), [(2, b"\xff"), (5, b"\xe9"), (31, b"\xc3\x28")])
+def test_a_byte_that_is_not_utf8_is_reported_on_its_line(ran, tmp_path, line, byte):
+    source = write_competition_csvs(tmp_path / "bad")
+    lines = (source / "test.csv").read_bytes().split(b"\n")
+    lines[line - 1] = lines[line - 1][:10] + byte + lines[line - 1][10:]
+    (source / "test.csv").write_bytes(b"\n".join(lines))
+    write_params(ran, str(source))
+    _fails(ran, "download", source / "test.csv", f"line {line}: byte 11 (0x{byte[0]:02x}) is not UTF-8 text")
+
+
+FOLDER_FOR_A_FILE = {
+    "params": (["train", "--params", "afolder"], "afolder", "a folder, expected a file"),
+    "an image": (["predict", "afolder"], "afolder", "a folder, expected a file"),
+    "weights": (["predict", "--weights", "afolder", "afolder"], "afolder", "a folder, expected a file"),
+    "a submission to check": (["submit", "--check", "afolder"], "afolder", "a folder, expected a file"),
+    "the submission to write": (
+        ["submit", "--out", "afolder"],
+        "afolder",
+        "a folder, expected a file to write",
+    ),
+    "the metrics to write": (
+        ["evaluate", "--metrics", "afolder"],
+        "afolder",
+        "a folder, expected a file to write",
+    ),
+    "a file for the models folder": (
+        ["evaluate", "--models", "params.yaml"],
+        "params.yaml/member-0.npz",
+        "cannot read it (Not a directory)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLDER_FOR_A_FILE))
+def test_a_folder_where_a_file_is_expected_is_one_line_and_exit_1(ran, case):
+    (ran / "afolder").mkdir()
+    args, file, message = FOLDER_FOR_A_FILE[case]
+    _fails_with(ran, args, file, message)
+
+
+@pytest.fixture
+def on_the_sample(project: Path) -> Path:
+    """A project on the offline sample, downloaded and preprocessed."""
+    _edit(
+        project,
+        None,
+        (project / "params.yaml")
+        .read_text()
+        .replace(
+            (project / "params.yaml").read_text().split("source: ", 1)[1].split("\n", 1)[0], "sample", 1
+        ),
+    )
+    for stage in ("download", "preprocess"):
+        assert CliRunner().invoke(app, [stage]).exit_code == 0
+    return project
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "stage", "file", "message"),
+    [
+        ("alpha: 0.5", "alpha: 1.0e+30", "train", "params.yaml", "makes training diverge"),
+        ("seeds: [0]", "seeds: [0, 1]", "evaluate", WEIGHTS.with_name("member-1.npz"), "no such file"),
+        ("upload: false", "upload: true", "submit", "submit.upload", "this run is on the offline sample"),
+    ],
+)
+def test_on_the_offline_sample_an_error_is_the_only_line(on_the_sample, old, new, stage, file, message):
+    assert CliRunner().invoke(app, ["train"]).exit_code == 0
+    _edit(on_the_sample, old, new)
+    result = CliRunner().invoke(app, [stage])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"error: {file}: ") and message in result.stderr, result.stderr
+
+
+def test_on_the_offline_sample_success_still_warns(on_the_sample):
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 0
+    assert "OFFLINE SAMPLE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "message"),
+    [
+        (
+            0,
+            "takes dense and relu layers only, each relu after a dense one: set a batch size",
+        ),
+        (100, "batch size 100 takes all 100 rows at once: set it below 100"),
+        (5000, "batch size 5000 takes all 100 rows at once: set it below 100"),
+    ],
+)
+def test_the_batch_size_message_fits_the_batch_size_set(ran, batch_size, message):
+    _edit(ran, "[dense 10, relu, dense 10]", "[conv 4 3, flatten, dense 10]")
+    _edit(ran, "batch_size: 0", f"batch_size: {batch_size}")
+    _fails(ran, "train", "params.yaml", message)
+
+
+def test_augmentation_on_a_full_batch_names_the_batch_size_set(ran):
+    _edit(ran, "batch_size: 0", "batch_size: 1000")
+    _edit(ran, "shift: 0.0", "shift: 2.0")
+    _fails(ran, "train", "params.yaml", "augmentation needs mini-batches: batch size 1000 takes all 100 rows")
+
+
+# ---- 7. interrupted writes leave no debris and no gap; outputs follow the umask -----------------
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize(
+    ("stage", "debris"),
+    [
+        ("preprocess", ["data/.processed.{dead}.tmp/", "data/.processed.{dead}.1a2b3c4d.tmp/"]),
+        ("download", ["data/.raw.{dead}.tmp/", "data/.raw.{dead}.99aa88bb.tmp/"]),
+        ("submit", ["data/.submission.csv.k2j4h5_x.tmp", "data/.submission.csv.{dead}.00ff00ff.tmp"]),
+        ("train", ["data/model/.member-0.npz.{dead}.deadbeef.tmp", "data/model/.member-0.npz.q1w2e3r4.tmp"]),
+        ("evaluate", ["data/.metrics.json.{dead}.abcdef01.tmp"]),
+    ],
+)
+def test_temp_files_a_killed_run_left_are_cleaned_by_the_next(ran, stage, debris):
+    dead, alive = _dead_pid(), os.getppid()
+    for name in debris:
+        path = ran / name.format(dead=dead)
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+            (path / "train.npz").write_bytes(b"half written")
+        else:
+            path.write_bytes(b"half written")
+    live = ran / "data" / f".submission.csv.{alive}.12345678.tmp"  # another run, still going
+    live.write_bytes(b"being written")
+    assert CliRunner().invoke(app, [stage]).exit_code == 0
+    leftovers = {p.name for p in ran.rglob("*.tmp")}
+    assert leftovers == {live.name}, leftovers
+
+
+def test_a_folder_output_is_never_missing_while_it_is_replaced(ran, monkeypatch):
+    """preprocess replaces data/processed in one step: at no rename is the folder absent."""
+    from stages import common
+
+    processed = ran / "data/processed"
+    seen: list[bool] = []
+    real_replace, real_exchange = os.replace, common._exchange
+
+    def watch_replace(a, b):
+        seen.append(processed.is_dir())
+        real_replace(a, b)
+        seen.append(processed.is_dir())
+
+    def watch_exchange(a, b):
+        seen.append(processed.is_dir())
+        done = real_exchange(a, b)
+        seen.append(processed.is_dir())
+        return done
+
+    monkeypatch.setattr("stages.common.os.replace", watch_replace)
+    monkeypatch.setattr("stages.common._exchange", watch_exchange)
+    assert CliRunner().invoke(app, ["preprocess"]).exit_code == 0
+    assert seen and all(seen), seen
+
+
+def test_where_the_system_cannot_swap_a_kill_between_the_renames_is_repaired(ran):
+    """Without an atomic swap, new_folder renames twice; a run killed between them (here it ends
+    itself with os._exit, as SIGKILL would, running no cleanup) leaves the old folder aside, and
+    the next run puts it back before anything else."""
+    processed = ran / "data/processed"
+    before = {p.name: p.read_bytes() for p in processed.iterdir()}
+    killed = """
+import os
+from stages import common
+from stages.cli import main
+real = os.replace
+def replace(a, b):
+    real(a, b)
+    if str(b).endswith(".processed.old"):
+        os._exit(9)
+common._exchange = lambda a, b: False
+common.os.replace = replace
+main()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", killed, "preprocess"], cwd=ran, capture_output=True, timeout=120, check=False
+    )
+    assert result.returncode == 9, result.stderr
+    assert not processed.exists() and (ran / "data/.processed.old").is_dir()
+    assert CliRunner().invoke(app, ["preprocess"]).exit_code == 0
+    assert {p.name: p.read_bytes() for p in processed.iterdir()} == before
+    assert not list((ran / "data").glob(".processed*"))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_outputs_follow_the_umask(ran, umask):
+    old = os.umask(umask)
+    try:
+        for stage in STAGES:
+            assert CliRunner().invoke(app, [stage]).exit_code == 0
+    finally:
+        os.umask(old)
+    files = [p for p in (ran / "data").rglob("*") if p.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+    for path in (ran / "data/raw", ran / "data/processed"):  # folders made anew
+        assert path.stat().st_mode & 0o777 == 0o777 & ~umask, path
+
+
+# ---- 8. what holds under `dvc repro`: DVC deletes a stage's outputs; `dvc checkout` restores them
+
+
+@pytest.mark.slow
+def test_a_failed_stage_under_dvc_repro_loses_its_outputs_and_dvc_checkout_brings_them_back(repo):  # noqa: F811
+    """DVC removes a stage's outputs before running it; when the stage then fails, dvc.lock still
+    names the last good ones, which the cache holds: `dvc checkout` restores them, byte for byte."""
+    run_in(repo, "dvc", "repro")
+    model = repo / "data/model"
+    before = {name: (model / name).read_bytes() for name in ("member-0.npz", "member-0.json")}
+    lock = (repo / "dvc.lock").read_text()
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("alpha: 0.5", "alpha: 1.0e+30"))  # diverges
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    failed = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, check=False)
+    assert failed.returncode != 0
+    assert "makes training diverge" in failed.stdout + failed.stderr
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert not (model / "member-0.npz").exists()  # what DVC does, and the README says
+    assert (repo / "dvc.lock").read_text() == lock
+    run_in(repo, "dvc", "checkout")
+    assert {name: (model / name).read_bytes() for name in before} == before
+
+
+# ---- 9. same params, same bytes: what the bytes depend on is recorded beside each member ------
+
+
+def test_each_member_records_the_numpy_and_blas_that_made_it(ran):
+    from stages import blas
+
+    record = json.loads((ran / "data/model/member-0.json").read_text())
+    assert record == blas.fingerprint()
+    assert record["numpy"] == np.__version__ and record["blas"]
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_the_thread_count_set_is_the_one_recorded(ran, threads):
+    if "openblas" not in json.dumps(np.show_config(mode="dicts")).lower():
+        pytest.skip("NumPy is not on OpenBLAS here")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": threads}
+    command = [sys.executable, "-c", "from stages.cli import main; main()", "train"]
+    result = subprocess.run(command, cwd=ran, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((ran / "data/model/member-0.json").read_text())["blas_threads"] == int(threads)
+    assert f"blas_threads {threads}" in result.stdout

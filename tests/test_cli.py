@@ -293,7 +293,7 @@ CHECK_MESSAGES = {
     "label not a number": "line 6, column Label: found 'seven', expected an integer",
     "too few rows": "29 rows, expected 30: ImageIds 30..30 are missing",
     "too many rows": "31 rows, expected 30 (one per test image)",
-    "not text": "cannot read it as text CSV",
+    "not text": "line 1: byte 1 (0xff) is not UTF-8 text",
 }
 
 

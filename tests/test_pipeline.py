@@ -170,7 +170,14 @@ def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_m
     )
     assert queued.count("Queued experiment") == 4
     try:
-        run(repo, "dvc", "queue", "start", "-j", "2")
+        # its workers outlive it and would hold a captured pipe open (then run() waits for them,
+        # seen once with a worker that stayed after the queue was done): they write to a file
+        with open(tmp_path / "queue.log", "w") as log:
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+            started = subprocess.run(
+                ["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env, stdout=log, stderr=log
+            )
+        assert started.returncode == 0, (tmp_path / "queue.log").read_text()
         deadline = time.monotonic() + 600
         while re.search(r"\b(Queued|Running)\b", status := run(repo, "dvc", "queue", "status")):
             assert time.monotonic() < deadline, status
