@@ -2,8 +2,15 @@
 
 MNIST's own preprocessing (LeCun et al.): light ink on black, the digit's bounding box fitted into
 20×20 with its aspect ratio kept and anti-aliased, then placed in 28×28 so that its centre of mass
-sits at the centre. A photo or drawing is usually dark ink on light paper, off-centre and of any
-size; `to_mnist` brings it to that form so that a network trained on the competition can read it.
+sits at the centre. A photo or drawing is usually dark ink on light paper, off-centre, of any size,
+and lit unevenly, with specks and sensor noise; `to_mnist` separates the ink from the paper first:
+
+1. the paper's brightness is fitted as a smooth surface (a quadratic in x and y, through the pixels
+   that are paper) and subtracted, so that shading is not ink;
+2. a threshold chosen from the histogram of what is left (Otsu's, and never within the paper's
+   noise) marks the ink;
+3. of the marked regions, the main stroke and those of a comparable size are kept: specks are not
+   part of the digit, so they neither stretch its box nor stay beside it.
 """
 
 from __future__ import annotations
@@ -13,27 +20,29 @@ from numpy.typing import NDArray
 
 BOX = 20  # the digit's longer side, in pixels
 SIDE = 28  # the image's side
-INK = 0.2  # after levelling, pixels below this fraction of the darkest-to-lightest range are paper
+INK = 0.2  # after levelling, pixels below this fraction of the ink's level are paper
+NOISE = 4.0  # the ink threshold stays this many standard deviations of the paper above it
+KEEP = 0.1  # regions with less ink than this fraction of the main stroke's are specks
+GRID = 160  # regions are found on a grid of at most this many cells a side
+FLOOR = 1 / 4096  # the levelled image is rounded to this step: fits that differ by rounding agree
 
 
 def to_mnist(gray: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.uint8]:
     """A (height, width) greyscale image, 0 = black, 255 = white -> (28, 28) uint8, ink bright.
 
-    Dark-on-light images (the border brighter than the middle of the range) are inverted. Raises
-    ValueError for an image with no ink.
+    Dark ink on light paper is inverted (the ink is the extreme farther from the border's median).
+    Raises ValueError for an image with no ink.
     """
     if gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"expected a non-empty greyscale image (height, width), got shape {gray.shape}")
-    g = np.asarray(gray, np.float32) / 255  # (h, w) in [0, 1]
+    g: NDArray[np.float32] = np.asarray(gray, np.float32) / np.float32(255)  # (h, w) in [0, 1]
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    background = float(np.median(border))
-    if background > 0.5:  # dark ink on light paper
-        g, background = 1 - g, 1 - background
-    span = float(g.max()) - background
-    if span < 0.1:
-        raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
-    ink = np.clip((g - background) / span, 0, 1)
-    ink[ink < INK] = 0
+    paper = float(np.median(border))
+    low, high = np.percentile(g, [1, 99])
+    if paper - low > high - paper:  # the ink is darker than the paper
+        g = np.float32(1) - g
+    levelled = _level(g)
+    ink = _main_ink(levelled)
     rows, cols = np.nonzero(ink)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]  # crop to the ink
     h, w = ink.shape
@@ -50,6 +59,113 @@ def to_mnist(gray: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.uin
     out = np.zeros((SIDE, SIDE), np.float32)
     out[top : top + new_h, left : left + new_w] = small
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
+
+
+def _level(g: NDArray[np.float32]) -> NDArray[np.float32]:
+    """g (ink bright) less its paper: a quadratic surface fitted to the pixels below the ink
+    threshold, twice (first around the median), then clipped at 0 and rounded to FLOOR."""
+    h, w = g.shape
+    v = np.linspace(-1, 1, h, dtype=np.float32)[:, None]  # (h, 1)
+    u = np.linspace(-1, 1, w, dtype=np.float32)[None, :]  # (1, w)
+    stride = max(1, int(np.sqrt(h * w / 40_000)))  # fit through at most ~40,000 pixels
+    vs, us = np.broadcast_arrays(v[::stride], u[:, ::stride])
+    terms = np.stack(
+        [np.ones(vs.size), us.ravel(), vs.ravel(), us.ravel() ** 2, (us * vs).ravel(), vs.ravel() ** 2], 1
+    )
+    values = g[::stride, ::stride].ravel().astype(np.float64)
+    fit = np.array([np.median(values), 0, 0, 0, 0, 0])
+    for _ in range(2):
+        residual = values - terms @ fit
+        is_paper = residual <= _otsu(residual)
+        if is_paper.sum() < len(fit):
+            break
+        fit = np.linalg.lstsq(terms[is_paper], values[is_paper], rcond=None)[0]
+    c = fit.astype(np.float32)
+    surface = c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v  # (h, w)
+    levelled: NDArray[np.float32] = np.round(np.clip(g - surface, 0, None) / FLOOR) * FLOOR
+    return levelled.astype(np.float32)
+
+
+def _otsu(values: NDArray[np.floating]) -> float:
+    """The threshold that best splits values in two classes (Otsu 1979, on a 256-bin histogram)."""
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-6:
+        return high
+    counts, edges = np.histogram(values, bins=256, range=(low, high))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts).astype(np.float64)
+    mass = np.cumsum(counts * centres)
+    total, total_mass = weight[-1], mass[-1]
+    below, above = weight[:-1], total - weight[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * below / total - mass[:-1]) ** 2 / (below * above)
+    between[~np.isfinite(between)] = -1
+    return float(edges[1:][np.argmax(between)])
+
+
+def _main_ink(levelled: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The ink of the digit, in [0, 1]: levelled divided by the ink's level, with everything but
+    the main stroke and the regions of a comparable size set to 0."""
+    paper_noise = float(np.std(levelled[levelled <= _otsu(levelled)])) if levelled.any() else 0.0
+    threshold = max(_otsu(levelled), NOISE * paper_noise)
+    marked = levelled > threshold
+    if not marked.any():
+        raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
+    level = float(np.percentile(levelled[marked], 99))
+    if level < 0.1:
+        raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
+    ink = np.clip(levelled / level, 0, 1)
+    ink[ink < INK] = 0
+    main: NDArray[np.float32] = ink * _kept(marked, levelled)
+    return main
+
+
+def _kept(marked: NDArray[np.bool_], levelled: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """The pixels of the marked regions (8-connected, found on a grid of at most GRID cells a side,
+    a cell marked if any of its pixels is) that hold at least KEEP of the largest region's ink,
+    grown by one cell so that the strokes' anti-aliased edges stay."""
+    h, w = marked.shape
+    cell = max(1, -(-max(h, w) // GRID))
+    gh, gw = -(-h // cell), -(-w // cell)
+    padded = np.zeros((gh * cell, gw * cell), np.float32)
+    padded[:h, :w] = np.where(marked, levelled, 0)
+    mass = padded.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    labels = _regions(mass > 0)
+    region_mass = np.bincount(labels.ravel(), weights=mass.ravel())
+    region_mass[0] = 0  # label 0 is the paper
+    keep = region_mass >= KEEP * region_mass.max()
+    grid = _grow(keep[labels])
+    full = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:h, :w]
+    return full
+
+
+def _regions(mask: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """8-connected regions of mask, labelled 1, 2, ... (0 outside), by spreading the largest label
+    to neighbours until nothing changes."""
+    labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
+    while True:
+        spread = _grow_max(labels)
+        spread[~mask] = 0
+        if np.array_equal(spread, labels):
+            break
+        labels = spread
+    _, dense = np.unique(labels, return_inverse=True)  # 0 stays 0: it is the smallest
+    return dense.reshape(mask.shape)
+
+
+def _grow_max(labels: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Each cell the largest value among itself and its 8 neighbours."""
+    padded = np.pad(labels, 1)
+    h, w = labels.shape
+    out = labels.copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            np.maximum(out, padded[dy : dy + h, dx : dx + w], out=out)
+    return out
+
+
+def _grow(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    return _grow_max(mask.astype(np.intp)) > 0
 
 
 def _area(n: int, size: int) -> NDArray[np.float32]:

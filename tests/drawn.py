@@ -51,3 +51,38 @@ if __name__ == "__main__":
     folder.mkdir(parents=True, exist_ok=True)
     for digit in STROKES:
         draw(digit).save(folder / f"{digit}.png")
+
+
+def typed(digit, size=150, canvas=(240, 220), offset=(50, 15)):
+    """The digit typed in Pillow's own font (no system font needed), dark (40) on light paper (235)."""
+    from PIL import ImageFont
+
+    image = Image.new("L", canvas, 235)
+    ImageDraw.Draw(image).text(offset, str(digit), fill=40, font=ImageFont.load_default(size=size))
+    return image
+
+
+def photographed(image, seed, light=0.5, noise=6.0, specks=4):
+    """image as a phone would take it of paper under a lamp: light falling off by up to `light`
+    of its brightness from one side to the other and towards the corners, Gaussian sensor noise of
+    `noise` grey levels, and a few specks of dust on the paper away from the digit."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(image, np.float64)
+    h, w = pixels.shape
+    y, x = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    angle = rng.uniform(0, 2 * math.pi)
+    slope = (x - 0.5) * math.cos(angle) + (y - 0.5) * math.sin(angle)  # -0.7..0.7
+    vignette = (x - 0.5) ** 2 + (y - 0.5) ** 2
+    lit = pixels * (1 - light * (slope + 0.7) / 1.4 - 0.4 * light * vignette)
+    ink = pixels < 128
+    for _ in range(specks):
+        while True:  # a speck where there is paper in a wide square around it
+            cy, cx = rng.integers(4, h - 4), rng.integers(4, w - 4)
+            if not ink[max(cy - 12, 0) : cy + 12, max(cx - 12, 0) : cx + 12].any():
+                break
+        r = rng.uniform(1.0, 2.5)
+        lit[(np.mgrid[0:h, 0:w][0] - cy) ** 2 + (np.mgrid[0:h, 0:w][1] - cx) ** 2 <= r * r] *= 0.35
+    noisy = lit + rng.normal(0, noise, lit.shape)
+    return Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from core.images import _area, to_mnist
+from tests.drawn import draw, photographed, typed
 
 
 def blob(height=60, width=40, top=10, left=70, shape=(120, 160), ink=255, paper=0):
@@ -78,3 +79,60 @@ def test_area_weights_keep_the_mean(n, size):
 def test_area_weights_by_hand():
     # 3 pixels to 2: the middle pixel is split half and half.
     np.testing.assert_allclose(_area(2, 3), [[2 / 3, 1 / 3, 0], [0, 1 / 3, 2 / 3]], rtol=1e-6)
+
+
+def _best_cosine(a, b):
+    """The cosine similarity of a and b, b shifted by up to a pixel each way: the centre of mass
+    may round to the next pixel."""
+    a = a.astype(float).ravel()
+    best = 0.0
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            s = np.roll(b.astype(float), (dy, dx), axis=(0, 1)).ravel()
+            best = max(best, a @ s / np.linalg.norm(a) / np.linalg.norm(s))
+    return best
+
+
+STYLES = {
+    "pen": lambda d: draw(d),
+    "thin pen, upright": lambda d: draw(d, width=10, slant=0.0),
+    "typed": lambda d: typed(d),
+    "typed, small on the page": lambda d: typed(d, size=90, offset=(70, 60)),
+}
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("digit", range(10))
+def test_a_photo_under_uneven_light_with_noise_and_specks_gives_the_clean_digit(style, digit):
+    """Shading, sensor noise and specks are not ink: the crop is the digit's, 20 pixels on its
+    longer side as the clean picture's, and the same picture up to a pixel's shift."""
+    make = STYLES[style]
+    clean = to_mnist(np.asarray(make(digit)))
+    photo = to_mnist(np.asarray(photographed(make(digit), seed=digit)))
+    rows, cols = np.nonzero(photo)
+    clean_rows, clean_cols = np.nonzero(clean)
+    assert abs((np.ptp(rows) + 1) - (np.ptp(clean_rows) + 1)) <= 1
+    assert abs((np.ptp(cols) + 1) - (np.ptp(clean_cols) + 1)) <= 1
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 == 20
+    assert _best_cosine(clean, photo) >= 0.95
+
+
+@pytest.mark.parametrize("light", [0.3, 0.6, 0.75])
+def test_the_darker_the_lamp_the_same_digit(light):
+    clean = to_mnist(np.asarray(draw(9)))
+    for seed in range(3):
+        photo = to_mnist(np.asarray(photographed(draw(9), seed=seed, light=light, noise=8.0)))
+        assert _best_cosine(clean, photo) >= 0.95, (light, seed)
+
+
+def test_a_broken_stroke_is_kept_and_a_speck_is_not():
+    """Two strokes of a digit of comparable size both count; a dot of dust beside them does not."""
+    image = np.full((120, 120), 230, np.uint8)
+    image[20:100, 40:50] = 30  # a long stroke
+    image[20:30, 55:90] = 30  # a short one, apart from it (a 5's detached bar, say)
+    with_speck = image.copy()
+    with_speck[60:63, 110:113] = 30  # dust near the edge
+    kept = to_mnist(image)
+    assert np.array_equal(to_mnist(with_speck), kept)
+    cols = np.nonzero(kept)[1]
+    assert np.ptp(cols) + 1 >= 10  # the short stroke widened the box
