@@ -226,6 +226,8 @@ def new_folder(path: Path) -> Iterator[Path]:
                 os.replace(path, old)
                 os.replace(tmp, path)
     finally:
+        if old.exists() and not path.exists():  # the second rename failed: the old folder stays
+            os.replace(old, path)
         _remove(tmp)  # after an exchange it holds the old folder
         _remove(old)
 
