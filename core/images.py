@@ -106,8 +106,9 @@ def _otsu(values: NDArray[np.floating]) -> float:
 def _main_ink(levelled: NDArray[np.float32]) -> NDArray[np.float32]:
     """The ink of the digit, in [0, 1]: levelled divided by the ink's level, with everything but
     the main stroke and the regions of a comparable size set to 0."""
-    paper_noise = float(np.std(levelled[levelled <= _otsu(levelled)])) if levelled.any() else 0.0
-    threshold = max(_otsu(levelled), NOISE * paper_noise)
+    split = _otsu(levelled)
+    paper_noise = float(np.std(levelled[levelled <= split]))
+    threshold = max(split, NOISE * paper_noise)
     marked = levelled > threshold
     if not marked.any():
         raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
@@ -134,7 +135,7 @@ def _kept(marked: NDArray[np.bool_], levelled: NDArray[np.float32]) -> NDArray[n
     region_mass = np.bincount(labels.ravel(), weights=mass.ravel())
     region_mass[0] = 0  # label 0 is the paper
     keep = region_mass >= KEEP * region_mass.max()
-    grid = _grow(keep[labels])
+    grid = _grow_max(keep[labels].astype(np.intp)) > 0  # grown by one cell
     full = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)[:h, :w]
     return full
 
@@ -162,10 +163,6 @@ def _grow_max(labels: NDArray[np.intp]) -> NDArray[np.intp]:
         for dx in (0, 1, 2):
             np.maximum(out, padded[dy : dy + h, dx : dx + w], out=out)
     return out
-
-
-def _grow(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    return _grow_max(mask.astype(np.intp)) > 0
 
 
 def _area(n: int, size: int) -> NDArray[np.float32]:

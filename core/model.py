@@ -245,11 +245,6 @@ def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int =
 Member = tuple[Sequential, Params]  # one model of an ensemble and its parameters
 
 
-def ensemble_proba(members: Sequence[Member], X: Array) -> Array:
-    """The ensemble's class probabilities (m, classes) for rows X (m, 784)."""
-    return average([predict_proba(net, params, X) for net, params in members])
-
-
 def average(probs: Sequence[Array]) -> Array:
     """The members' class probabilities (each (m, classes)) averaged: an ensemble's; one member's
     come back unchanged."""

@@ -233,16 +233,16 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
     started = time.perf_counter()
     for epoch in range(schedule.epochs):
         alpha = learning_rate(schedule.alpha, schedule.schedule, epoch, schedule.epochs, schedule.decay)
+        where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
         if packed is not None:
             loss, grads, correct = loss_and_gradient(net, params, packed)
-            _check(loss, f"iteration {epoch + 1}", "loss")
+            _check(loss, where, "loss")
             optimizer.update(params, grads, state, alpha)
         else:
             loss, correct = _epoch(
                 net, params, X, y, schedule.batch_size, optimizer, state, alpha, augment, rng, on_batch
             )
-            _check(loss, f"epoch {epoch + 1}", "loss")
-        where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
+            _check(loss, where, "loss")
         if not all(np.isfinite(value).all() for value in params.values()):
             raise FloatingPointError(f"weights that are not finite numbers after {where}")
         dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev) if len(y_dev) else (np.nan, np.nan)

@@ -59,6 +59,11 @@ def fail_cleanly(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def one_line(text: object) -> str:
+    """text with its line breaks and runs of spaces made single spaces: a message's one line."""
+    return " ".join(str(text).split())
+
+
 def say(message: str) -> None:
     typer.echo(message)
     sys.stdout.flush()

@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from core.checks import SettingError
-from stages.common import Failure, regular_file
+from stages.common import Failure, one_line, regular_file
 
 PARAMS = Path("params.yaml")
 SECTIONS = ("download", "preprocess", "train", "submit")
@@ -106,20 +106,16 @@ def _read(path: Path) -> dict[str, Any]:
     except DuplicateKeyError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else "?"
         raise Failure(
-            f"{path}: line {line}: {_one_line(error.problem)}: DVC refuses a key written twice; keep one"
+            f"{path}: line {line}: {one_line(error.problem)}: DVC refuses a key written twice; keep one"
         ) from None
     except YAMLError as error:
         mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = _one_line(getattr(error, "problem", None) or error)
+        problem = one_line(getattr(error, "problem", None) or error)
         raise Failure(f"{path}: {where}not valid YAML ({problem})") from None
     if not isinstance(document, dict):
         raise Failure(f"{path}: expected a mapping of sections, found {_kind(document)}")
     return document
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def _kind(value: Any) -> str:

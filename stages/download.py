@@ -10,7 +10,6 @@ Sources (params.yaml `download.source`):
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import importlib.metadata
@@ -81,11 +80,11 @@ def _copy_hashing(reader: IO[bytes] | gzip.GzipFile, target: Path) -> str:
     Failure saying the disk cannot take it."""
     digest = hashlib.sha256()
     copied = 0
-    with contextlib.ExitStack() as stack:
-        try:
-            writer = stack.enter_context(open(target, "wb"))
-        except OSError as error:
-            raise cannot_write(target, error) from None
+    try:
+        writer = open(target, "wb")  # noqa: SIM115 (closed by the with below, its errors told apart)
+    except OSError as error:
+        raise cannot_write(target, error) from None
+    with writer:
         while block := reader.read(1 << 20):
             copied += len(block)
             if copied > csvio.MAX_BYTES:

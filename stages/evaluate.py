@@ -31,7 +31,6 @@ from stages.artifacts import (
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
-    member_weights,
     read_split,
 )
 from stages.common import say, warn, write_bytes, write_text
@@ -51,8 +50,8 @@ def run(
 ) -> None:
     """Score the members of config's model; with config.full_data (the dev rows were trained on)
     there is no dev score."""
-    members = weights_file.read_members(models, config.seeds, config.layers, params_file)
-    paths = [member_weights(models, seed) for seed in config.seeds]
+    paths = weights_file.member_paths(models, config.seeds)
+    members = weights_file.read_members(paths, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)

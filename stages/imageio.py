@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from stages.common import Failure, regular_file
+from stages.common import Failure, one_line, regular_file
 
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo; more is a decompression bomb or not one digit
 
@@ -41,12 +41,8 @@ def read_gray(path: Path) -> NDArray[np.uint8]:
     except Image.DecompressionBombError as error:  # a frame of an animation, say, beyond the header's
         raise Failure(f"{path}: too many pixels to read ({error})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt image data
-        raise Failure(f"{path}: a damaged image ({_one_line(error)})") from None
+        raise Failure(f"{path}: a damaged image ({one_line(error)})") from None
     return gray
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
 
 
 def png_bytes(gray: NDArray[np.uint8]) -> bytes:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.common import Failure
+from stages.common import Failure, one_line
 
 COMPETITION = "digit-recognizer"
 RULES = f"https://www.kaggle.com/competitions/{COMPETITION}/rules"
@@ -142,7 +142,7 @@ def _said(response: Any) -> str:
         message = response.json().get("message", "") if response is not None else ""
     except Exception:
         message = ""
-    return " ".join(str(message).split())[:200]
+    return one_line(message)[:200]
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -18,7 +18,7 @@ from core.data import scale_pixels
 from core.images import to_mnist
 from stages import imageio
 from stages import weights as weights_file
-from stages.artifacts import MODELS, member_weights
+from stages.artifacts import MODELS
 from stages.common import Failure, say, write_bytes
 from stages.config import PARAMS, Train, load
 
@@ -27,8 +27,8 @@ def run(
     images: list[Path], weights: list[Path] | None = None, show: Path | None = None, params: Path = PARAMS
 ) -> None:
     """weights: the members' files, averaged; None: those train.seeds in params names."""
-    paths = weights or [member_weights(MODELS, seed) for seed in load(Train, params).seeds]
-    members = [weights_file.read(path) for path in paths]
+    paths = weights or weights_file.member_paths(MODELS, load(Train, params).seeds)
+    members = weights_file.read_members(paths)
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
     X = scale_pixels(digits.reshape(len(images), -1))
     probs = M.average(weights_file.probabilities(members, paths, X))  # (n, 10)

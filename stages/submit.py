@@ -26,7 +26,6 @@ from stages.artifacts import (
     PROCESSED,
     SAMPLE_WARNING,
     SUBMISSION,
-    member_weights,
     read_split,
 )
 from stages.common import Failure, say, warn, write_bytes, write_text
@@ -46,14 +45,14 @@ def run(
     if config says so, with a message naming train's values."""
     if config.wait < 0:
         raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
-    members = weights_file.read_members(models, train.seeds, train.layers, params)
+    paths = weights_file.member_paths(models, train.seeds)
+    members = weights_file.read_members(paths, train.layers, params)
     test = read_split(processed, "test")
     pixels, data = test.pixels, test.data
     if config.upload and data == OFFLINE_SAMPLE:
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
-    paths = [member_weights(models, seed) for seed in train.seeds]
     labels = M.average(weights_file.probabilities(members, paths, scale_pixels(pixels))).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))

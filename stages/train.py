@@ -80,6 +80,7 @@ def run(
     data = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
     for folder in {models, *(path.parent for path in member_history(plots, 0))}:
         check_writable(folder)  # now, not after the training
+    made_with = blas.fingerprint()
     for member in config.seeds if seed is None else [seed]:
         try:
             kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
@@ -98,7 +99,6 @@ def run(
             raise Failure(f"{params_file}: train: {error}") from None
         weights = member_weights(models, member)
         write_bytes(weights, weights_file.as_bytes(net, kept))
-        made_with = blas.fingerprint()
         write_text(member_record(models, member), json.dumps(made_with, indent=2) + "\n")
         loss, accuracy = member_history(plots, member)
         write_text(loss, _csv(["train_loss", "dev_loss"], epochs))

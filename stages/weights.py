@@ -41,11 +41,14 @@ def read(path: Path, layers: list[str] | None = None, params: Path = PARAMS) -> 
     return net, arrays
 
 
-def read_members(
-    models: Path, seeds: list[int], layers: list[str] | None = None, params: Path = PARAMS
-) -> list[M.Member]:
-    """The ensemble train.seeds names: one member per seed, each of train.layers' model."""
-    return [read(member_weights(models, seed), layers, params) for seed in seeds]
+def member_paths(models: Path, seeds: list[int]) -> list[Path]:
+    """The weights files of the ensemble train.seeds names, one per seed."""
+    return [member_weights(models, seed) for seed in seeds]
+
+
+def read_members(paths: list[Path], layers: list[str] | None = None, params: Path = PARAMS) -> list[M.Member]:
+    """The members in paths, each of train.layers' model (with layers)."""
+    return [read(path, layers, params) for path in paths]
 
 
 def probabilities(members: list[M.Member], paths: list[Path], X: Array) -> list[Array]:
