@@ -41,6 +41,16 @@ class Augment:
         return warp(X.reshape(m, SIDE, SIDE), angle, scale, shift).reshape(m, SIDE * SIDE)
 
 
+def shifted_copies(X: Array, distance: float) -> list[Array]:
+    """Rows X (m, 784) moved by distance pixels up, down, left and right (bilinear): the views that
+    test-time augmentation averages a model over. Half a pixel blends each pixel with a neighbour,
+    as the training augmentation's sub-pixel shifts blend every image the network learned from."""
+    m = len(X)
+    images, still, same = X.reshape(m, SIDE, SIDE), np.zeros(m), np.ones(m)
+    moves = ((distance, 0.0), (-distance, 0.0), (0.0, distance), (0.0, -distance))
+    return [warp(images, still, same, np.tile(move, (m, 1))).reshape(m, SIDE * SIDE) for move in moves]
+
+
 def warp(images: Array, angle: Array, scale: Array, shift: Array) -> Array:
     """Rotate by angle and scale about the centre, then shift by (rows, cols); zero outside."""
     m = len(images)

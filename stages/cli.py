@@ -123,7 +123,8 @@ def evaluate(
     on its held-back test labels), and each member's dev accuracy."""
     from stages import evaluate as stage
 
-    stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params)
+    tta = C.load(C.Predict, params).tta
+    stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params, tta)
 
 
 @app.command()
@@ -158,7 +159,8 @@ def submit(
         stage.check(check, processed)
     else:
         train = C.load(C.Train, params)
-        stage.run(C.load(C.Submit, params), train, processed, models, out, record, params)
+        tta = C.load(C.Predict, params).tta
+        stage.run(C.load(C.Submit, params), train, processed, models, out, record, params, tta)
 
 
 @app.command()
@@ -180,6 +182,14 @@ def predict(
         Path | None,
         typer.Option(help="Also write the images as the network sees them (28x28 each) to this PNG."),
     ] = None,
+    tta: Annotated[
+        float | None,
+        typer.Option(
+            help="Test-time augmentation: average each member over the image moved this many pixels "
+            "up, down, left and right; 0 = the image alone. Default: predict.tta in params.yaml.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Read your own handwritten digits: the label and the three most probable digits for each image.
 
@@ -189,7 +199,7 @@ def predict(
     """
     from stages import predict as stage
 
-    stage.run(images, weights, show, params)
+    stage.run(images, weights, show, params, tta)
 
 
 def main() -> None:

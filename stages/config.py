@@ -21,7 +21,8 @@ from core.checks import SettingError
 from stages.common import Failure, one_line, regular_file
 
 PARAMS = Path("params.yaml")
-SECTIONS = ("download", "preprocess", "train", "submit")
+SECTIONS = ("download", "preprocess", "train", "predict", "submit")
+MAX_TTA = 2.0  # pixels: moved further, a digit's views stop being the digit the model should read
 PRESETS = "conf/preset"  # beside params.yaml: the presets dvc exp run composes it from
 
 
@@ -61,12 +62,19 @@ class Train:
 
 
 @dataclass(frozen=True)
+class Predict:
+    # test-time augmentation, read by evaluate, submit and predict: each member's probabilities
+    # averaged over the image moved this many pixels up, down, left and right; 0 = the image alone
+    tta: float
+
+
+@dataclass(frozen=True)
 class Submit:
     upload: bool  # upload data/submission.csv to Kaggle after writing it
     wait: int  # seconds to wait for Kaggle's score; 0 = do not wait
 
 
-S = TypeVar("S", Download, Preprocess, Train, Submit)
+S = TypeVar("S", Download, Preprocess, Train, Predict, Submit)
 
 
 def load(section: type[S], path: Path = PARAMS) -> S:
@@ -145,6 +153,12 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
         raise Failure(f"{path}: '{key}' must be {expected}, found {value!r} ({_kind(value)})")
 
 
+def check_tta(tta: float, name: str) -> None:
+    """A Failure naming name (the key, or --tta) unless tta is a distance test-time augmentation takes."""
+    if not 0 <= tta <= MAX_TTA:
+        raise Failure(f"{name} must be in [0, {MAX_TTA:g}] pixels (0: the image alone), found {tta!r}")
+
+
 def setting_failure(path: Path, section: str, error: SettingError) -> Failure:
     """core's SettingError for a value of section, as one line naming its key in path."""
     return Failure(f"{path}: '{section}.{error.name}' must be {error.expected}, found {error.found!r}")
@@ -164,6 +178,8 @@ def _check_values(path: Path, config: Any) -> None:
                 f"must name a preset in {PRESETS}/ ({', '.join(presets)}), found {config.preset!r}: "
                 "switch presets with 'dvc exp run -S preset=NAME'",
             )
+    if isinstance(config, Predict):
+        check_tta(config.tta, f"{path}: 'predict.tta'")
     if isinstance(config, Preprocess) and config.seed < 0:
         raise bad("seed", f"must be 0 or more, found {config.seed}")
     if isinstance(config, Train) and (

@@ -47,9 +47,10 @@ def run(
     confusion: Path = CONFUSION,
     mistakes: Path = MISTAKES,
     params_file: Path = PARAMS,
+    tta: float = 0.0,
 ) -> None:
-    """Score the members of config's model; with config.full_data (the dev rows were trained on)
-    there is no dev score."""
+    """Score the members of config's model, each averaged over its views moved tta pixels (if tta);
+    with config.full_data (the dev rows were trained on) there is no dev score."""
     paths = weights_file.member_paths(models, config.seeds)
     members = weights_file.read_members(paths, config.layers, params_file)
     scores: dict[str, float | str | dict[str, float]] = {}
@@ -63,7 +64,7 @@ def run(
         if labels is None:  # the competition's test set
             continue
         X = scale_pixels(pixels)
-        each = weights_file.probabilities(members, paths, X)  # (m, 10) each
+        each = weights_file.probabilities(members, paths, X, tta)  # (m, 10) each
         probs = M.average(each)
         predictions = probs.argmax(axis=1)
         scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)

@@ -40,8 +40,10 @@ def run(
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
     params: Path = PARAMS,
+    tta: float = 0.0,
 ) -> None:
-    """Write the submission of train's ensemble (its members' mean probabilities), then upload it
+    """Write the submission of train's ensemble (its members' mean probabilities, each member's over
+    its views moved tta pixels if tta), then upload it
     if config says so, with a message naming train's values."""
     if config.wait < 0:
         raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
@@ -53,7 +55,7 @@ def run(
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
-    labels = M.average(weights_file.probabilities(members, paths, scale_pixels(pixels))).argmax(axis=1)
+    labels = M.average(weights_file.probabilities(members, paths, scale_pixels(pixels), tta)).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")

@@ -34,6 +34,8 @@ train:
   zoom: 0.0
   full_data: false
   seeds: [0]
+predict:
+  tta: 0.0
 submit:
   upload: false
   wait: 0

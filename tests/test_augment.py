@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.augment import Augment, warp
+from core.augment import Augment, shifted_copies, warp
 
 
 def _digit():
@@ -46,3 +46,16 @@ def test_random_augmentation_is_reproducible_and_keeps_float32():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match=r"zoom must be in \[0, 1\), found 1.5"):
         Augment(zoom=1.5)
+
+
+def test_shifted_copies_move_the_digit_each_way_and_keep_its_ink():
+    X = _digit().ravel()[None]
+    views = [view.reshape(28, 28) for view in shifted_copies(X, 1.0)]
+    moved = [np.argwhere(view > 0.5) for view in views]  # where the bar (rows 8..19, cols 12..14) is
+    corners = sorted((tuple(at.min(axis=0)), tuple(at.max(axis=0))) for at in moved)
+    assert corners == [((7, 12), (18, 14)), ((8, 11), (19, 13)), ((8, 13), (19, 15)), ((9, 12), (20, 14))]
+    half = shifted_copies(X, 0.5)
+    assert all(view.dtype == np.float32 and view.shape == X.shape for view in half)
+    np.testing.assert_allclose([view.sum() for view in half], X.sum(), rtol=1e-6)
+    edges = sorted(view.reshape(28, 28)[[7, 20], 13].tolist() for view in half)
+    assert edges == [[0, 0], [0, 0], [0, 0.5], [0.5, 0]]  # a half pixel blends the bar's ends

@@ -325,6 +325,14 @@ PARAMS_CASES = {
         "'train.rotate' must be in [0, 180], found 190.0",
     ),
     "zoom 1": ("zoom: 0.0", "zoom: 1.0", "train", "'train.zoom' must be in [0, 1), found 1.0"),
+    "tta too far (evaluate)": ("tta: 0.0", "tta: 3", "evaluate", "'predict.tta' must be in [0, 2] pixels"),
+    "tta not a number (submit)": (
+        "tta: 0.0",
+        "tta: half",
+        "submit",
+        "'predict.tta' must be a number, found 'half'",
+    ),
+    "tta NaN (evaluate)": ("tta: 0.0", "tta: .nan", "evaluate", "'predict.tta' must be in [0, 2] pixels"),
     "unknown optimizer": (
         "optimizer: gd",
         "optimizer: rmsprop",
@@ -417,13 +425,13 @@ PARAMS_CASES = {
         "submit:",
         "preprocess:\n  dev_rows: 30\nsubmit:",
         "preprocess",
-        'line 25: found duplicate key "preprocess"',
+        'line 27: found duplicate key "preprocess"',
     ),
     "a submit key written twice": (
         "  wait: 0\n",
         "  wait: 0\n  wait: 5\n",
         "submit",
-        'line 28: found duplicate key "wait"',
+        'line 30: found duplicate key "wait"',
     ),
     "alpha written twice": (
         "alpha: 0.5\n",

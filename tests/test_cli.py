@@ -151,6 +151,44 @@ def test_an_ensemble_averages_its_members_probabilities(project):
     assert members[0].read_bytes() == first  # a member does not depend on the others
 
 
+def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(project, tmp_path):
+    """predict.tta: evaluate, submit and predict average each member over the four copies moved
+    tta pixels, then the members; 0 leaves the images alone."""
+    from core.augment import shifted_copies
+    from tests.drawn import draw
+
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
+    run_all()
+    plain = (project / "data/submission.csv").read_bytes()
+    params.write_text(params.read_text().replace("tta: 0.0", "tta: 0.5"))
+    for stage in ("evaluate", "submit"):
+        assert digits(stage).exit_code == 0
+    members = [M.from_arrays(load_npz(project / f"data/model/member-{seed}.npz")) for seed in (0, 1)]
+    split = load_npz(project / "data/processed/dev.npz")
+    views = shifted_copies(scale_pixels(split["X"]), 0.5)
+    each = [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+    metrics = json.loads((project / "data/metrics.json").read_text())
+    expected = float(np.mean(((each[0] + each[1]) / 2).argmax(axis=1) == split["y"]))
+    assert metrics["dev_accuracy"] == pytest.approx(expected, abs=1e-6)
+    assert metrics["member_dev_accuracy"]["1"] == pytest.approx(np.mean(each[1].argmax(axis=1) == split["y"]))
+    test = scale_pixels(load_npz(project / "data/processed/test.npz")["X"])
+    views = shifted_copies(test, 0.5)
+    each = [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+    lines = (project / "data/submission.csv").read_text().splitlines()[1:]
+    assert [int(line.split(",")[1]) for line in lines] == ((each[0] + each[1]) / 2).argmax(axis=1).tolist()
+    picture = tmp_path / "three.png"
+    draw(3).save(picture)
+    shown = {tta: digits("predict", str(picture), "--tta", tta).output for tta in ("0", "0.5", "1")}
+    assert digits("predict", str(picture)).output == shown["0.5"]  # params' predict.tta
+    assert shown["0"] != shown["1"]  # the probabilities printed differ
+    result = digits("predict", str(picture), "--tta", "5")
+    assert result.exit_code == 1 and "--tta must be in [0, 2] pixels" in result.output
+    params.write_text(params.read_text().replace("tta: 0.5", "tta: 0.0"))
+    assert digits("submit").exit_code == 0
+    assert (project / "data/submission.csv").read_bytes() == plain
+
+
 def test_predict_reads_with_the_members_params_names(project, tmp_path):
     from tests.drawn import draw
 
