@@ -165,16 +165,18 @@ def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(pro
     for stage in ("evaluate", "submit"):
         assert digits(stage).exit_code == 0
     members = [M.from_arrays(load_npz(project / f"data/model/member-{seed}.npz")) for seed in (0, 1)]
+
+    def by_hand(pixels):  # each member's mean over the four views of the rows
+        views = shifted_copies(scale_pixels(pixels), 0.5)
+        return [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+
     split = load_npz(project / "data/processed/dev.npz")
-    views = shifted_copies(scale_pixels(split["X"]), 0.5)
-    each = [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+    each = by_hand(split["X"])
     metrics = json.loads((project / "data/metrics.json").read_text())
     expected = float(np.mean(((each[0] + each[1]) / 2).argmax(axis=1) == split["y"]))
     assert metrics["dev_accuracy"] == pytest.approx(expected, abs=1e-6)
     assert metrics["member_dev_accuracy"]["1"] == pytest.approx(np.mean(each[1].argmax(axis=1) == split["y"]))
-    test = scale_pixels(load_npz(project / "data/processed/test.npz")["X"])
-    views = shifted_copies(test, 0.5)
-    each = [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+    each = by_hand(load_npz(project / "data/processed/test.npz")["X"])
     lines = (project / "data/submission.csv").read_text().splitlines()[1:]
     assert [int(line.split(",")[1]) for line in lines] == ((each[0] + each[1]) / 2).argmax(axis=1).tolist()
     picture = tmp_path / "three.png"
