@@ -63,14 +63,17 @@ def warp(images: Array, angle: Array, scale: Array, shift: Array) -> Array:
     # (m, 784) each; clipped into the zero border, so far-away points read zeros only
     source_r = np.clip(cos * r + sin * c + centre, -1, SIDE)
     source_c = np.clip(-sin * r + cos * c + centre, -1, SIDE)
-    r0, c0 = np.floor(source_r).astype(np.intp), np.floor(source_c).astype(np.intp)
+    r0, c0 = np.floor(source_r), np.floor(source_c)
     fr, fc = (source_r - r0).astype(np.float32), (source_c - c0).astype(np.float32)
-    padded = np.pad(images, ((0, 0), (1, 2), (1, 2))).reshape(m, -1)  # rows -1..29, columns likewise
     width = SIDE + 3
-    base = (r0 + 1) * width + (c0 + 1)  # (m, 784) indices into the padded rows
+    padded = np.pad(images, ((0, 0), (1, 2), (1, 2))).reshape(-1)  # rows -1..29, columns likewise
+    # indices into the flat padded batch: one gather per corner reads a flat array, which NumPy
+    # does in half the time of take_along_axis's per-row gathers (the same values)
+    base = (r0.astype(np.intp) + 1) * width + (c0.astype(np.intp) + 1)
+    base += np.arange(m)[:, np.newaxis] * (width * width)
 
     def at(offset: int) -> Array:
-        return np.take_along_axis(padded, base + offset, axis=1)
+        return padded[base + offset] if offset else padded[base]
 
     top = at(0) * (1 - fc) + at(1) * fc
     bottom = at(width) * (1 - fc) + at(width + 1) * fc
