@@ -73,7 +73,8 @@ def warp(images: Array, angle: Array, scale: Array, shift: Array) -> Array:
     base += np.arange(m)[:, np.newaxis] * (width * width)
 
     def at(offset: int) -> Array:
-        return padded[base + offset] if offset else padded[base]
+        corner: Array = padded[base + offset] if offset else padded[base]
+        return corner
 
     top = at(0) * (1 - fc) + at(1) * fc
     bottom = at(width) * (1 - fc) + at(width + 1) * fc

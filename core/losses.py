@@ -20,19 +20,22 @@ def softmax(Z: Array) -> Array:
     return E.T
 
 
-def softmax_cross_entropy(Z: Array, y: Labels, n: int | None = None) -> tuple[float, Array]:
+def softmax_cross_entropy(
+    Z: Array, y: Labels, n: int | None = None, smoothing: float = 0.0
+) -> tuple[float, Array]:
     """Cross-entropy of softmax(Z) against labels y, averaged over n examples, and its gradient.
 
     Z is (m, classes), y is (m,). n defaults to m; a caller that splits one batch into chunks passes
     the whole batch's size so that the chunks' losses and gradients add up to the batch's.
-    Returns (loss, dZ) with dZ = (A - Y) / n, A = softmax(Z) and Y the one-hot labels.
+    Returns (loss, dZ) with dZ = (A - Y) / n, A = softmax(Z) and Y the one-hot labels, or with
+    label smoothing ε the targets (1 - ε)·one-hot + ε/classes (cross_entropy_of_shifted).
     """
     m = Z.shape[0]
     if y.shape != (m,):
         raise ValueError(f"labels must have shape ({m},), got {y.shape}")
     E = _columns(Z)  # (classes, m)
     E -= E.max(axis=0)
-    loss = cross_entropy_of_shifted(E, label_places(y), m if n is None else n)
+    loss = cross_entropy_of_shifted(E, label_places(y), m if n is None else n, smoothing)
     return loss, E.T
 
 
@@ -43,18 +46,31 @@ def label_places(y: Labels) -> NDArray[np.intp]:
     return places
 
 
-def cross_entropy_of_shifted(E: Array, places: NDArray[np.intp], n: int) -> float:
+def cross_entropy_of_shifted(E: Array, places: NDArray[np.intp], n: int, smoothing: float = 0.0) -> float:
     """The step itself, in place on logits E (classes, m), C-contiguous, each column already shifted
     by its maximum (so exp cannot overflow): returns the cross-entropy summed over the columns / n,
-    and leaves dZ = (A - Y) / n in E. places are label_places(y)."""
+    and leaves dZ = (A - Y) / n in E. places are label_places(y).
+
+    With label smoothing ε (Szegedy et al. 2016) the targets Y are (1 - ε)·one-hot + ε/classes: no
+    target asks for a probability of exactly 1, so the logits stop growing once the label leads."""
     flat = E.reshape(-1)  # a view: E is contiguous
     picked = flat[places]  # the label's shifted logit
+    spread = E.sum(axis=0) if smoothing else None  # each column's Σ_k shifted logit, before exp
     np.exp(E, out=E)
     total = E.sum(axis=0)
     # -log softmax(Z)[y] = log Σexp(shifted) - shifted[y]: exact, never log(0)
-    loss = float(np.sum(np.log(total) - picked, dtype=np.float64)) / n
+    log_total = np.log(total)
+    losses = log_total - picked
+    if spread is not None:  # (1 - ε)·(-log A_y) + ε/K·Σ_k (-log A_k)
+        classes = len(E)
+        losses = (1 - smoothing) * losses + smoothing / classes * (classes * log_total - spread)
+    loss = float(np.sum(losses, dtype=np.float64)) / n
     E /= total  # A
-    flat[places] -= 1  # A - Y without building Y
+    if spread is None:
+        flat[places] -= 1  # A - Y without building Y
+    else:
+        flat[places] -= E.dtype.type(1 - smoothing)
+        E -= E.dtype.type(smoothing / len(E))
     E /= n
     return loss
 

@@ -168,6 +168,7 @@ class Schedule:
     decay: float = 1.0  # exponential's factor per epoch
     patience: int = 0  # stop after this many epochs without a better dev accuracy; 0: never
     keep_best: bool = False  # end with the weights of the best dev epoch, not the last
+    label_smoothing: float = 0.0  # ε: train towards (1 - ε)·one-hot + ε/10 (core/losses.py)
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", "at least 1", self.epochs)
@@ -175,6 +176,7 @@ class Schedule:
         require(math.isfinite(self.alpha) and self.alpha > 0, "alpha", "a finite number above 0", self.alpha)
         require(0 < self.decay <= 1, "decay", "in (0, 1]", self.decay)
         require(self.patience >= 0, "patience", "0 (never stop early) or more", self.patience)
+        require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)", self.label_smoothing)
         learning_rate(self.alpha, self.schedule, 0, self.epochs, self.decay)  # checks the name
 
 
@@ -240,7 +242,7 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
             optimizer.update(params, grads, state, alpha)
         else:
             loss, correct = _epoch(
-                net, params, X, y, schedule.batch_size, optimizer, state, alpha, augment, rng, on_batch
+                net, params, X, y, schedule, optimizer, state, alpha, augment, rng, on_batch
             )
             _check(loss, where, "loss")
         if not all(np.isfinite(value).all() for value in params.values()):
@@ -273,7 +275,7 @@ def _epoch(
     params: Params,
     X: Array,
     y: NDArray[Any],
-    batch_size: int,
+    schedule: Schedule,
     optimizer: Optimizer,
     state: dict[str, Any],
     alpha: float,
@@ -285,6 +287,7 @@ def _epoch(
     order = rng.permutation(len(X))
     mode = Mode(train=True, rng=rng)
     total, correct = 0.0, 0
+    batch_size = schedule.batch_size
     for start in range(0, len(X), batch_size):
         rows = order[start : start + batch_size]
         Xb, yb = X[rows], y[rows]
@@ -292,7 +295,7 @@ def _epoch(
             Xb = augment(Xb, rng)
         Z, caches = M.forward(net, params, Xb, mode)
         correct += int(np.count_nonzero(Z.argmax(axis=1) == yb))
-        loss, dZ = softmax_cross_entropy(Z, yb)
+        loss, dZ = softmax_cross_entropy(Z, yb, smoothing=schedule.label_smoothing)
         if not np.isfinite(loss):
             raise FloatingPointError(f"loss {loss} in the batch at row {start} of an epoch")
         optimizer.update(params, M.backward(net, params, caches, dZ), state, alpha)

@@ -46,6 +46,7 @@ class Train:
     alpha: float  # learning rate α
     momentum: float  # momentum's μ, Adam's β1
     weight_decay: float  # L2 penalty λ on weights
+    label_smoothing: float  # ε: train towards (1 - ε)·one-hot + ε/10
     schedule: str  # constant, cosine or exponential
     decay: float  # exponential schedule's factor per epoch
     epochs: int  # passes over the data; with full batches, one gradient step each

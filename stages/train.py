@@ -58,6 +58,7 @@ def run(
             config.decay,
             config.patience,
             config.keep_best,
+            label_smoothing=config.label_smoothing,
         )
         optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
         augment = Augment(config.shift, config.rotate, config.zoom)

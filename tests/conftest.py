@@ -23,6 +23,7 @@ train:
   alpha: 0.5
   momentum: 0.0
   weight_decay: 0.0
+  label_smoothing: 0.0
   schedule: constant
   decay: 1.0
   epochs: {iterations}

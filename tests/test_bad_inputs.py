@@ -325,6 +325,12 @@ PARAMS_CASES = {
         "'train.rotate' must be in [0, 180], found 190.0",
     ),
     "zoom 1": ("zoom: 0.0", "zoom: 1.0", "train", "'train.zoom' must be in [0, 1), found 1.0"),
+    "label smoothing 1": (
+        "label_smoothing: 0.0",
+        "label_smoothing: 1",
+        "train",
+        "'train.label_smoothing' must be in [0, 1), found 1.0",
+    ),
     "tta too far (evaluate)": ("tta: 0.0", "tta: 3", "evaluate", "'predict.tta' must be in [0, 2] pixels"),
     "tta not a number (submit)": (
         "tta: 0.0",
@@ -418,20 +424,20 @@ PARAMS_CASES = {
         "  zoom: 0.0\n",
         "  zoom: 0.0\n  zoom: 0.1\n",
         "train",
-        'line 23: found duplicate key "zoom" with value "0.1" (original value: "0.0"): DVC refuses a key '
+        'line 24: found duplicate key "zoom" with value "0.1" (original value: "0.0"): DVC refuses a key '
         "written twice; keep one",
     ),
     "a section written twice": (
         "submit:",
         "preprocess:\n  dev_rows: 30\nsubmit:",
         "preprocess",
-        'line 27: found duplicate key "preprocess"',
+        'line 28: found duplicate key "preprocess"',
     ),
     "a submit key written twice": (
         "  wait: 0\n",
         "  wait: 0\n  wait: 5\n",
         "submit",
-        'line 30: found duplicate key "wait"',
+        'line 31: found duplicate key "wait"',
     ),
     "alpha written twice": (
         "alpha: 0.5\n",

@@ -39,6 +39,27 @@ def test_cross_entropy_gradient_matches_central_differences():
     assert relative_error({"Z": dZ}, numeric) < 1e-7
 
 
+@pytest.mark.parametrize("smoothing", [0.1, 0.3])
+def test_label_smoothing_is_cross_entropy_against_the_smoothed_targets(smoothing):
+    rng = np.random.default_rng(1)
+    y = np.array([0, 2, 1, 2, 0])
+    Z = rng.standard_normal((5, 3)) * 3
+    targets = np.full((5, 3), smoothing / 3) + (1 - smoothing) * np.eye(3)[y]
+    log_A = np.log(softmax(Z))
+    loss, dZ = softmax_cross_entropy(Z, y, smoothing=smoothing)
+    assert loss == pytest.approx(-np.sum(targets * log_A) / 5, rel=1e-12)
+    np.testing.assert_allclose(dZ, (softmax(Z) - targets) / 5, atol=1e-15)
+    numeric = numerical_gradient(lambda p: softmax_cross_entropy(p["Z"], y, smoothing=smoothing)[0], {"Z": Z})
+    assert relative_error({"Z": dZ}, numeric) < 1e-7
+    # a perfect, very confident model is not the minimum any more: the smoothed loss stays above
+    # its entropy and grows again as the label's logit runs away
+    confident = np.eye(3)[y] * 40.0
+    assert (
+        softmax_cross_entropy(confident, y, smoothing=smoothing)[0]
+        > softmax_cross_entropy(confident / 10, y, smoothing=smoothing)[0]
+    )
+
+
 def test_cross_entropy_over_n_lets_chunks_add_up():
     rng = np.random.default_rng(0)
     Z, y = rng.standard_normal((6, 10)), rng.integers(0, 10, 6)

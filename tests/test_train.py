@@ -99,7 +99,9 @@ def test_mini_batches_with_every_feature_learn():
     X, y = _data(m=400)
     net = M.build(["conv 4 3", "relu", "batchnorm", "maxpool 2", "flatten", "dropout 0.1", "dense 10"])
     params = M.init(net, np.random.default_rng(0))
-    schedule = Schedule(epochs=4, batch_size=32, alpha=0.01, schedule="cosine", keep_best=True)
+    schedule = Schedule(
+        epochs=4, batch_size=32, alpha=0.01, schedule="cosine", keep_best=True, label_smoothing=0.1
+    )
     kept, history = _fit(
         net, params, X, y, schedule, Optimizer("adam", weight_decay=1e-4), Augment(1, 5, 0.05)
     )
