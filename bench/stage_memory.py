@@ -4,7 +4,7 @@ Runs download -> preprocess -> train -> evaluate -> submit as `digits <stage>` i
 each in its own process, with params.yaml composed from conf/ and a preset, and reads each
 process's peak RSS from the kernel (wait4's rusage, what `/usr/bin/time -v` reports).
 
-    python bench/stage_memory.py [--preset seed] [--epochs N] [--seeds 0,1,2] [--data PATH.zip]
+    python bench/stage_memory.py [--preset NAME] [--epochs N] [--seeds 0,1,2] [--data PATH.zip]
 
 --epochs shortens training (the peak is reached in the first epoch; later epochs reuse the same
 buffers), so the cnn's figures do not take its full training. --seeds makes an ensemble: train then
@@ -30,15 +30,20 @@ LIMIT_MB = 1536  # issue 5: every stage within 1.5 GB
 
 
 def compose(preset: str, source: str, epochs: int | None, seeds: list[int] | None) -> dict[str, object]:
-    """params.yaml as `dvc exp run -S preset=...` composes it from conf/."""
-    config = yaml.safe_load((ROOT / "conf/config.yaml").read_text())
-    chosen = yaml.safe_load((ROOT / f"conf/preset/{preset}.yaml").read_text())
-    params = {key: value for key, value in config.items() if key != "defaults"} | chosen
-    params["download"] = {"source": source}
+    """params.yaml as `dvc exp run -S preset=...` composes it from conf/ (DVC's own Hydra call, so
+    a preset built on another, as ensemble is on cnn, comes out whole)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    overrides = [f"preset={preset}"]
     if epochs is not None:
-        params["train"]["epochs"] = epochs
+        overrides.append(f"train.epochs={epochs}")
     if seeds is not None:
-        params["train"]["seeds"] = seeds
+        overrides.append(f"train.seeds=[{','.join(map(str, seeds))}]")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "params.yaml"
+        compose_and_dump(path, str(ROOT / "conf"), None, "config", str(ROOT), overrides)
+        params: dict[str, object] = yaml.safe_load(path.read_text())
+    params["download"] = {"source": source}
     return params
 
 
@@ -56,7 +61,8 @@ def peak_mb(command: list[str], cwd: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="seed", choices=["seed", "mlp", "cnn"])
+    presets = sorted(path.stem for path in (ROOT / "conf/preset").glob("*.yaml"))
+    parser.add_argument("--preset", default="seed", choices=presets)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=None)
     parser.add_argument(

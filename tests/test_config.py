@@ -58,7 +58,7 @@ def test_params_yaml_is_the_default_composition_of_conf(tmp_path):
     assert composed == yaml.safe_load((root / "params.yaml").read_text())
 
 
-@pytest.mark.parametrize("preset", ["seed", "mlp", "cnn"])
+@pytest.mark.parametrize("preset", ["seed", "mlp", "cnn", "ensemble"])
 def test_every_preset_loads(tmp_path, preset):
     from dvc.utils.hydra import compose_and_dump
 
