@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from stages import allocator, common
 from stages import artifacts as A
-from stages import common
 from stages import config as C
 from stages.common import fail_cleanly
 
@@ -41,6 +41,7 @@ def options(
         ),
     ] = False,
 ) -> None:
+    allocator.keep_freed_blocks()
     if debug:
         os.environ[common.DEBUG] = "1"
 
