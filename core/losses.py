@@ -61,16 +61,15 @@ def cross_entropy_of_shifted(E: Array, places: NDArray[np.intp], n: int, smoothi
     # -log softmax(Z)[y] = log Σexp(shifted) - shifted[y]: exact, never log(0)
     log_total = np.log(total)
     losses = log_total - picked
-    if spread is not None:  # (1 - ε)·(-log A_y) + ε/K·Σ_k (-log A_k)
-        classes = len(E)
-        losses = (1 - smoothing) * losses + smoothing / classes * (classes * log_total - spread)
-    loss = float(np.sum(losses, dtype=np.float64)) / n
     E /= total  # A
     if spread is None:
         flat[places] -= 1  # A - Y without building Y
-    else:
+    else:  # loss (1 - ε)·(-log A_y) + ε/K·Σ_k (-log A_k); gradient A - (1 - ε)·one-hot - ε/K
+        classes = len(E)
+        losses = (1 - smoothing) * losses + smoothing / classes * (classes * log_total - spread)
         flat[places] -= E.dtype.type(1 - smoothing)
-        E -= E.dtype.type(smoothing / len(E))
+        E -= E.dtype.type(smoothing / classes)
+    loss = float(np.sum(losses, dtype=np.float64)) / n
     E /= n
     return loss
 
