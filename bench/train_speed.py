@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import model as M  # noqa: E402
+from core.conv import Conv2D  # noqa: E402
 from core.layers import Mode  # noqa: E402
 from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
@@ -111,10 +112,10 @@ def torch_model(spec: list[str]):  # type: ignore[no-untyped-def]
     for text in spec:
         kind, *args = text.split()
         if kind == "conv":
-            filters, size = int(args[0]), int(args[1])
-            padding = 0 if args[2:] == ["valid"] else size // 2
-            layers.append(nn.Conv2d(channels, filters, size, padding=padding))
-            channels = filters
+            conv = M.parse(text)  # this project's reading of the spec: padding and stride
+            assert isinstance(conv, Conv2D)
+            layers.append(nn.Conv2d(channels, conv.filters, conv.size, stride=conv.stride, padding=conv.pad))
+            channels = conv.filters
         elif kind == "maxpool":
             layers.append(nn.MaxPool2d(int(args[0])))
         elif kind == "relu":

@@ -42,8 +42,9 @@ class ConvCache:
 
 @dataclass(frozen=True)
 class Conv2D:
-    """`filters` filters of size x size x C, stride 1; padding "same" keeps height and width,
-    "valid" shrinks them by size - 1. W is (filters, size, size, C), b is (filters, 1).
+    """`filters` filters of size x size x C, moved `stride` pixels at a time; padding "same"
+    keeps height and width (divided by the stride), "valid" shrinks them by size - 1 first.
+    W is (filters, size, size, C), b is (filters, 1).
 
     pool > 1 max-pools the output over pool x pool windows and relu applies a ReLU after it, in
     the same layer: the model fuses a "conv" followed by "maxpool" and "relu" into one. Both
@@ -59,6 +60,7 @@ class Conv2D:
     padding: str = "same"
     pool: int = 1
     relu: bool = False
+    stride: int = 1
 
     def __post_init__(self) -> None:
         if min(self.filters, self.size, self.pool) < 1 or self.pool > MAX_POOL:
@@ -66,6 +68,8 @@ class Conv2D:
                 f"Conv2D: filters and size must be at least 1 and pool 1 to {MAX_POOL}, "
                 f"got {self.filters}, {self.size}, {self.pool}"
             )
+        if not 1 <= self.stride <= self.size:
+            raise ValueError(f"Conv2D: stride must be 1 to the filter size {self.size}, got {self.stride}")
         if self.padding not in ("same", "valid"):
             raise ValueError(f"Conv2D: padding must be 'same' or 'valid', got {self.padding!r}")
         if self.padding == "same" and self.size % 2 == 0:
@@ -79,16 +83,20 @@ class Conv2D:
         if len(in_shape) != 3:
             raise ValueError(f"Conv2D needs (height, width, channels) inputs, got shape {in_shape}")
         H, W, C = in_shape
-        shrink = 2 * self.pad - self.size + 1
-        if H + shrink < 1 or W + shrink < 1:
+        shrink = 2 * self.pad - self.size
+        if H + shrink < 0 or W + shrink < 0:
             raise ValueError(f"Conv2D: a {self.size}x{self.size} filter does not fit a {H}x{W} input")
         fan_in = self.size * self.size * C
         params = {
             "W": he_normal(rng, (self.filters, self.size, self.size, C), fan_in),
             "b": np.zeros((self.filters, 1), np.float32),
         }
-        shape = (H + shrink, W + shrink, self.filters)
+        shape = (self._outputs(H + 2 * self.pad), self._outputs(W + 2 * self.pad), self.filters)
         return params, shape if self.pool == 1 else MaxPool2D(self.pool).init(rng, shape)[1]
+
+    def _outputs(self, padded: int) -> int:
+        """How many places a filter takes along a padded side of `padded` pixels, before pooling."""
+        return (padded - self.size) // self.stride + 1
 
     def _columns(self, padded: Array) -> tuple[Array, bool]:
         """im2col: (outputs, k·k·C), a row per output of its window's inputs, rows ordered by
@@ -98,11 +106,11 @@ class Conv2D:
         axis. A window's row is k·C contiguous inputs; when that is shorter than a row of
         outputs (a first layer's 5 pixels against 12 outputs), copying transposed is faster
         (2x for 5x5 filters over digits, measured)."""
-        k, s = self.size, self.pool
+        k, s, t = self.size, self.pool, self.stride
         N, H, W, C = padded.shape
-        Hp, Wp = (H - k + 1) // s, (W - k + 1) // s
+        Hp, Wp = self._outputs(H) // s, self._outputs(W) // s
         sN, sH, sW, sC = padded.strides
-        outputs = [(s, sH), (s, sW), (N, sN), (Hp, s * sH), (Wp, s * sW)]
+        outputs = [(s, t * sH), (s, t * sW), (N, sN), (Hp, s * t * sH), (Wp, s * t * sW)]
         window = [(k, sH), (k, sW), (C, sC)]
         transposed = k * C < Wp
         axes = window + outputs if transposed else outputs + window
@@ -113,18 +121,19 @@ class Conv2D:
 
     def _winograd(self, padded_shape: Shape) -> bool:
         """Whether to convolve by Winograd's algorithm (core/winograd.py) rather than im2col: when
-        it fits the shapes, and the filters see enough channels that the products outweigh the
-        tile transforms (a first layer's single channel does not: im2col measured faster)."""
+        it fits the shapes (at stride 1: its tiles are of neighbouring outputs), and the filters
+        see enough channels that the products outweigh the tile transforms (a first layer's
+        single channel does not: im2col measured faster)."""
         _, H, W, C = padded_shape
         k = self.size
         a = winograd.TILE + k - 1
-        return k * k * C > a * a and winograd.fits(k, self.pool, H - k + 1, W - k + 1)
+        return self.stride == 1 and k * k * C > a * a and winograd.fits(k, self.pool, H - k + 1, W - k + 1)
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, ConvCache]:
         p, s, F = self.pad, self.pool, self.filters
         padded = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0))) if p else X
         N, H, W, _ = padded.shape
-        Hp, Wp = (H - self.size + 1) // s, (W - self.size + 1) // s
+        Hp, Wp = self._outputs(H) // s, self._outputs(W) // s
         if self._winograd(padded.shape):
             Z, V, U = winograd.forward(padded, params["W"], s)
             Y, where = _pool_relu(Z.reshape(s * s, -1, F), params["b"], self.relu)
@@ -174,14 +183,15 @@ class Conv2D:
         block beat one big product whose (n·Ho·Wo, k·k·C) result is then read back k·k times
         with strides (2x here)."""
         n, H, W, C = dX.shape
-        k = self.size
-        Ho, Wo = H - k + 1, W - k + 1
+        k, t = self.size, self.stride
+        Ho, Wo = self._outputs(H), self._outputs(W)
         filters = params["W"].transpose(1, 2, 0, 3)  # (k, k, F, C)
         block = np.empty((len(dZ), C), dZ.dtype)
         for i in range(k):
             for j in range(k):
                 np.matmul(dZ, filters[i, j], out=block)  # (n·Ho·Wo, F) @ (F, C)
-                dX[:, i : i + Ho, j : j + Wo, :] += block.reshape(n, Ho, Wo, C)
+                read = dX[:, i : i + t * (Ho - 1) + 1 : t, j : j + t * (Wo - 1) + 1 : t, :]
+                read += block.reshape(n, Ho, Wo, C)  # the inputs offset (i, j) read
 
 
 def _pool_relu(

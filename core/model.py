@@ -5,7 +5,9 @@ parameters are exactly W1, b1, W2, b2 of its equations. Specs, one string per la
 
     dense N            N units (He initialisation, or U[-0.5, 0.5) for the seed's "uniform")
     relu
-    conv F K [valid]   F filters of K x K, stride 1, "same" padding unless "valid"
+    conv F K [valid] [stride S]
+                       F filters of K x K moved S pixels at a time (1 unless given), "same"
+                       padding unless "valid"
     maxpool S          S x S windows, stride S
     batchnorm
     dropout R          drop with probability R while training
@@ -76,8 +78,8 @@ def parse(spec: str, init: str = "he") -> Layer:
             return Dense(int(args[0]), init)
         if kind == "relu" and not args:
             return ReLU()
-        if kind == "conv" and len(args) in (2, 3):
-            return Conv2D(int(args[0]), int(args[1]), args[2] if len(args) == 3 else "same")
+        if kind == "conv" and 2 <= len(args) <= 5:
+            return _conv(args)
         if kind == "maxpool" and len(args) == 1:
             return MaxPool2D(int(args[0]))
         if kind == "batchnorm" and not args:
@@ -89,9 +91,19 @@ def parse(spec: str, init: str = "he") -> Layer:
     except ValueError as error:
         raise ValueError(f"layer {spec!r}: {error}") from None
     raise ValueError(
-        f"layer {spec!r} is not one of: dense N, relu, conv F K [valid], maxpool S, batchnorm, "
-        "dropout R, flatten"
+        f"layer {spec!r} is not one of: dense N, relu, conv F K [valid] [stride S], maxpool S, "
+        "batchnorm, dropout R, flatten"
     )
+
+
+def _conv(args: list[str]) -> Conv2D:
+    """A convolution from the words after "conv": F K, then a padding and "stride S" if given."""
+    rest, stride = args[2:], 1
+    if len(rest) >= 2 and rest[-2].lower() == "stride":
+        rest, stride = rest[:-2], int(rest[-1])
+    if len(rest) > 1:
+        raise ValueError(f"expected conv F K [valid] [stride S], got {len(args)} words after conv")
+    return Conv2D(int(args[0]), int(args[1]), rest[0] if rest else "same", stride=stride)
 
 
 def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequential:

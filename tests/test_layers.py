@@ -25,6 +25,10 @@ LAYERS = [
     (Conv2D(3, 3, "valid", pool=2, relu=True), (10, 10, 8), False),  # Winograd's algorithm
     (Conv2D(2, 5, "same", pool=2), (8, 8, 4), False),  # Winograd's, 5x5
     (Conv2D(3, 5, "valid"), (12, 8, 3), False),  # Winograd's, 5x5, not square
+    (Conv2D(3, 3, "valid", stride=2), (7, 6, 2), False),  # the last column read by none
+    (Conv2D(2, 3, "same", stride=2, relu=True), (5, 5, 3), False),
+    (Conv2D(3, 5, "valid", stride=2, relu=True), (11, 11, 1), False),  # im2col transposed
+    (Conv2D(2, 3, "valid", pool=2, stride=2), (9, 9, 2), False),
     (MaxPool2D(2), (4, 6, 2), False),
 ]
 IDS = [f"{layer!r}-{'train' if train else 'infer'}" for layer, _, train in LAYERS]
@@ -112,6 +116,28 @@ def test_conv_by_hand():
     X = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
     Y, _ = layer.forward(params, X, Mode())
     np.testing.assert_array_equal(Y[0, :, :, 0], [[0 + 1 + 3 + 4 + 0.5, 1 + 2 + 4 + 5 + 0.5], [20.5, 24.5]])
+
+
+STRIDED = [("valid", 1, True, 1), ("same", 1, False, 3), ("valid", 2, True, 8)]
+
+
+@pytest.mark.parametrize(("padding", "pool", "relu", "channels"), STRIDED)
+def test_strided_convolution_is_every_stride_th_output_of_the_unstrided_one(padding, pool, relu, channels):
+    """Stride 2: the outputs at even rows and columns of the stride-1 convolution (then pooled
+    and through the ReLU), to float32's precision (8 channels take Winograd's algorithm at
+    stride 1, im2col at stride 2)."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3, 15, 15, channels)).astype(np.float32)
+    params, shape = Conv2D(4, 5, padding, pool, relu, stride=2).init(rng, X.shape[1:])
+    Y, _ = Conv2D(4, 5, padding, pool, relu, stride=2).forward(params, X, Mode())
+    full, _ = Conv2D(4, 5, padding).forward(params, X, Mode())
+    expected = full[:, ::2, ::2, :]
+    if pool > 1:
+        expected, _ = MaxPool2D(pool).forward({}, expected[:, : shape[0] * pool, : shape[1] * pool], Mode())
+    if relu:
+        expected = np.maximum(expected, 0)
+    assert Y.shape[1:] == shape == expected.shape[1:]
+    np.testing.assert_allclose(Y, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_maxpool_by_hand_sends_the_gradient_to_the_first_maximum():
@@ -225,6 +251,7 @@ def test_batchnorm_normalises_in_training_and_tracks_running_statistics():
         (lambda: Conv2D(4, 2), "'same' padding needs an odd size"),
         (lambda: Conv2D(4, 3, "full"), "padding must be 'same' or 'valid'"),
         (lambda: Conv2D(4, 3, pool=0), "pool 1 to 11, got 4, 3, 0"),
+        (lambda: Conv2D(4, 3, stride=4), "stride must be 1 to the filter size 3, got 4"),
         (lambda: MaxPool2D(12), "size must be 1 to 11, got 12"),
         (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     ],

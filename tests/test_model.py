@@ -131,6 +131,14 @@ def test_a_convolution_absorbs_the_pooling_and_relu_after_it():
     assert sorted(M.init(net, np.random.default_rng(0))) == names
 
 
+def test_a_strided_convolution_is_read_from_its_spec():
+    net = M.build(["conv 8 5 valid stride 2", "relu", "conv 4 3 stride 2", "flatten", "dense 10"])
+    first, second = net.layers[0], net.layers[1]
+    assert (first.stride, first.padding, first.relu) == (2, "valid", True)
+    assert (second.stride, second.padding, second.relu) == (2, "same", False)
+    assert M.init(net, np.random.default_rng(0))["W3"].shape == (10, 6 * 6 * 4)  # 28 -> 12 -> 6
+
+
 def test_bare_mlp_weights_are_read_from_their_shapes():
     params = M.init(M.mlp((784, 32, 16, 10)), np.random.default_rng(0))
     assert M.from_arrays(params)[0].spec == ("dense 32", "relu", "dense 16", "relu", "dense 10")
@@ -163,6 +171,9 @@ def test_bad_weights_files_name_what_is_wrong(change, message):
         (["dense 0"], "n_out must be at least 1"),
         (["dropout 1.5", "dense 10"], r"rate must be in \[0, 1\)"),
         (["dense ten"], "layer 'dense ten'"),
+        (["conv 8 5 valid stride 6", "flatten", "dense 10"], "stride must be 1 to the filter size 5, got 6"),
+        (["conv 8 5 valid 2", "flatten", "dense 10"], "expected conv F K \\[valid\\] \\[stride S\\]"),
+        (["conv 8 5 stride", "flatten", "dense 10"], "padding must be 'same' or 'valid', got 'stride'"),
         ([], "at least one layer"),
     ],
 )
