@@ -3,7 +3,9 @@
 Both train the preset's layers on the same mini-batches of real digits (random pixels if
 ../shared is absent) with Adam, float32, the same batch size, label smoothing and number of threads, for
 a fixed number of steps: forward, loss, backward, update. Augmentation is left out of both (it is
-input preparation, not the model). Repeats alternate between the two; medians are printed.
+input preparation, not the model). This project trains as the preset does: with `threads: 2` (the
+cnn), each batch in two parts at once, OpenBLAS on one thread per product; PyTorch on as many
+threads as there are cores. Repeats alternate between the two; medians are printed.
 
     python bench/train_speed.py [--presets mlp cnn] [--steps N] [--repeats 3] [--layers]
 
@@ -14,6 +16,7 @@ input preparation, not the model). Repeats alternate between the two; medians ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -26,11 +29,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
 from core import model as M  # noqa: E402
+from core.augment import Augment  # noqa: E402
 from core.conv import Conv2D  # noqa: E402
 from core.layers import Mode  # noqa: E402
 from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
+from core.train import Schedule, _parts, _step  # noqa: E402
+from stages import blas  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
 # Steps per run: a few seconds each. After its last call, each library's idle threads (NumPy's
@@ -64,15 +72,22 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
     params = M.init(net, rng)
     optimizer = Optimizer("adam")
     state = optimizer.init(params)
-    mode = Mode(train=True, rng=rng)
-    batch = config["batch_size"]
-    started = time.perf_counter()
-    for step in range(steps):
-        rows = slice(step * batch % len(X), step * batch % len(X) + batch)
-        Z, caches = M.forward(net, params, X[rows], mode)
-        _, dZ = softmax_cross_entropy(Z, y[rows], smoothing=config["label_smoothing"])
-        optimizer.update(params, M.backward(net, params, caches, dZ), state, config["alpha"])
-    return steps * batch / (time.perf_counter() - started)
+    batch, threads = config["batch_size"], config["threads"]
+    schedule = Schedule(1, batch, config["alpha"], label_smoothing=config["label_smoothing"], threads=threads)
+    parallel = threads > 1
+    with (
+        ThreadPoolExecutor(threads) if parallel else contextlib.nullcontext() as pool,
+        blas.one_thread_per_product() if parallel else contextlib.nullcontext(),
+    ):
+        started = time.perf_counter()
+        for step in range(steps):
+            rows = np.arange(batch) + step * batch % len(X)
+            if pool is None:
+                _, _, grads = _step(net, params, X[rows], y[rows], batch, schedule, Augment(), rng)
+            else:
+                _, _, grads = _parts(net, params, X, y, rows, schedule, Augment(), rng, pool)
+            optimizer.update(params, grads, state, config["alpha"])
+        return steps * batch / (time.perf_counter() - started)
 
 
 def layer_times(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> None:

@@ -20,7 +20,7 @@ produced dY: the loss decides the 1/m, the layers never do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -177,6 +177,7 @@ class BatchNorm:
 
     momentum: float = 0.9  # running = momentum·running + (1 - momentum)·batch
     eps: float = 1e-5
+    STATE: ClassVar[tuple[str, ...]] = ("mean", "var")  # the params forward updates, without gradients
 
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         n = in_shape[-1]

@@ -206,6 +206,17 @@ def _number(key: str) -> str:
     return key[len(key.rstrip("0123456789")) :]
 
 
+def state_keys(model: Sequential) -> list[str]:
+    """The parameters that forward updates in place while training and no gradient trains: batch
+    norm's running statistics."""
+    return [
+        key + name
+        for layer, name in zip(model.layers, model.names(), strict=True)
+        if isinstance(layer, BatchNorm)
+        for key in layer.STATE
+    ]
+
+
 def init(model: Sequential, rng: np.random.Generator) -> Params:
     params: Params = {}
     shape = model.in_shape

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,25 @@ def fingerprint() -> dict[str, object]:
             if value is not None:
                 record[key] = value
     return record
+
+
+@contextlib.contextmanager
+def one_thread_per_product() -> Iterator[None]:
+    """OpenBLAS runs each product on one thread meanwhile, as train.threads > 1 needs: its parts
+    then multiply at once, each on its own core, and how a product's sums round no longer depends
+    on the machine's cores. RuntimeError if NumPy's BLAS is not an OpenBLAS that can be told."""
+    library = _loaded_openblas()
+    setter = None
+    for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
+        setter = getattr(library, name, None) if library is not None else None
+        if setter is not None:
+            break
+    before = fingerprint().get("blas_threads")
+    if setter is None or not isinstance(before, int):
+        raise RuntimeError(f"NumPy's BLAS ({fingerprint()['blas']}) cannot be set to one thread per product")
+    setter.argtypes = [ctypes.c_int]
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(before)

@@ -51,6 +51,7 @@ class Train:
     decay: float  # exponential schedule's factor per epoch
     epochs: int  # passes over the data; with full batches, one gradient step each
     batch_size: int  # rows per step; 0 = the full batch
+    threads: int  # parts of each batch trained at once on their own threads (core/train.py)
     patience: int  # stop after this many epochs without a better dev accuracy; 0 = never
     keep_best: bool  # keep the best dev epoch's weights rather than the last
     shift: float  # augmentation: random shifts of up to this many pixels

@@ -3,6 +3,7 @@ reproducibly from its seed (dvc.yaml runs each member as its own stage, train@<s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -59,6 +60,7 @@ def run(
             config.patience,
             config.keep_best,
             label_smoothing=config.label_smoothing,
+            threads=config.threads,
         )
         optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
         augment = Augment(config.shift, config.rotate, config.zoom)
@@ -81,10 +83,13 @@ def run(
     data = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
     for folder in {models, *(path.parent for path in member_history(plots, 0))}:
         check_writable(folder)  # now, not after the training
-    made_with = blas.fingerprint()
     for member in config.seeds if seed is None else [seed]:
         try:
-            kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
+            with blas.one_thread_per_product() if config.threads > 1 else contextlib.nullcontext():
+                made_with = blas.fingerprint()
+                kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
+        except RuntimeError as error:  # only one_thread_per_product raises it
+            raise Failure(f"{params_file}: 'train.threads' {config.threads} needs 1 here: {error}") from None
         except MemoryError:
             batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"
             raise Failure(
@@ -128,6 +133,7 @@ def _train_member(
     say(
         f"training preset '{config.preset}', member {seed} ({size:,} parameters) on {rows} rows: "
         f"{config.epochs} epochs, {batches}, {config.optimizer}, alpha {config.alpha}"
+        + (f", {config.threads} threads" if config.threads > 1 else "")
     )
     progress = Progress(config.epochs, rows, sys.stdout.isatty())
     return fit(net, params, data, schedule, optimizer, augment, rng, progress.epoch, progress.batch)

@@ -28,6 +28,7 @@ train:
   decay: 1.0
   epochs: {iterations}
   batch_size: 0
+  threads: 1
   patience: 0
   keep_best: false
   shift: 0.0

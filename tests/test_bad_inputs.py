@@ -303,6 +303,18 @@ PARAMS_CASES = {
         "train",
         "'train.batch_size' must be 0 (full batch) or more, found -1",
     ),
+    "no threads": (
+        "threads: 1",
+        "threads: 0",
+        "train",
+        "'train.threads' must be 1 or more, and no more than batch_size (a part needs a row), found 0",
+    ),
+    "threads on the full batch": (
+        "threads: 1",
+        "threads: 2",
+        "train",
+        "2 threads need mini-batches to split: set a batch size, or 1 thread",
+    ),
     "negative patience": (
         "patience: 0",
         "patience: -1",

@@ -142,6 +142,76 @@ def test_two_trainings_give_byte_identical_weights():
     assert train(64) != train(32)
 
 
+def test_two_threads_give_byte_identical_weights_run_to_run():
+    """Each part's augmentation and dropout come from its own generator: which thread finishes
+    first does not matter."""
+    X, y = _data()
+
+    def train(threads):
+        net = M.build(["conv 4 3", "maxpool 2", "relu", "batchnorm", "flatten", "dropout 0.2", "dense 10"])
+        params = M.init(net, np.random.default_rng(42))
+        schedule = Schedule(epochs=2, batch_size=64, alpha=0.01, threads=threads)
+        kept, _ = _fit(net, params, X, y, schedule, Optimizer("adam"), Augment(2, 10, 0.1))
+        return npz_bytes(kept)
+
+    assert train(2) == train(2) == train(2)
+    assert train(2) != train(1)
+
+
+def test_a_batchs_parts_add_up_to_the_batch():
+    """Without batch norm, dropout or augmentation a batch's parts give the whole batch's gradient:
+    the same training as one thread, up to rounding."""
+    X, y = _data()
+
+    def train(threads):
+        net = M.build(["conv 4 3", "maxpool 2", "relu", "flatten", "dense 16", "relu", "dense 10"])
+        params = M.init(net, np.random.default_rng(1))
+        schedule = Schedule(epochs=1, batch_size=50, alpha=0.05, threads=threads, label_smoothing=0.1)
+        kept, history = _fit(net, params, X, y, schedule)  # six steps
+        return kept, history
+
+    (one, one_history), (three, three_history) = train(1), train(3)  # parts of 17, 17 and 16 rows
+    for key in one:
+        np.testing.assert_allclose(three[key], one[key], rtol=1e-4, atol=1e-6)
+    assert three_history[-1].train_loss == pytest.approx(one_history[-1].train_loss, rel=1e-5)
+    assert [e.train_accuracy for e in three_history] == [e.train_accuracy for e in one_history]
+
+
+def test_batch_norm_running_statistics_take_the_parts_mean():
+    """Ghost batch norm: each part is normalised by its own statistics, and the running averages
+    move towards the parts' mean of them."""
+    X, y = _data(m=81)
+    net = M.build(["dense 8", "batchnorm", "relu", "dense 10"])
+    params = M.init(net, np.random.default_rng(0))
+    W, b = params["W1"].copy(), params["b1"].copy()
+    schedule = Schedule(epochs=1, batch_size=40, threads=2)  # the last batch: one row, one part
+    after_first = []
+
+    def on_batch(done, total):
+        if not after_first:
+            after_first.append({k: v.copy() for k, v in params.items()})
+
+    fit(
+        net,
+        params,
+        (X, y, X[:0], y[:0]),
+        schedule,
+        Optimizer("gd"),
+        Augment(),
+        np.random.default_rng(0),
+        None,
+        on_batch,
+    )
+    assert all(np.isfinite(value).all() for value in params.values())
+    order = np.random.default_rng(0).permutation(81)  # as the epoch shuffles, from the same generator
+    Z = X[order[:40]] @ W.T + b.T
+    params = after_first[0]
+    means = [Z[:20].mean(axis=0), Z[20:].mean(axis=0)]
+    variances = [Z[:20].var(axis=0), Z[20:].var(axis=0)]
+    np.testing.assert_allclose(params["mean2"], 0.1 * (means[0] + means[1]) / 2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(params["var2"], 0.9 + 0.1 * (variances[0] + variances[1]) / 2, rtol=1e-4)
+
+
 def test_divergence_stops_training():
     X, y = _data()
     net = M.seed_network()
@@ -155,6 +225,12 @@ def test_divergence_stops_training():
     [
         (["conv 2 3", "flatten", "dense 10"], Schedule(epochs=1), Augment(), "dense and relu layers only"),
         (["dense 10"], Schedule(epochs=1), Augment(shift=2), "augmentation needs mini-batches"),
+        (
+            ["dense 10"],
+            Schedule(epochs=1, batch_size=20, threads=2),
+            Augment(),
+            "2 threads need mini-batches",
+        ),
     ],
 )
 def test_full_batch_limits_are_explained(spec, schedule, augment, message):
