@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,14 +251,22 @@ def backward(model: Sequential, params: Params, caches: list[Any], dZ: Array) ->
     return grads
 
 
-@np.errstate(over="ignore", invalid="ignore")  # an overflow is checked for below, and reported once
-def predict_proba(model: Sequential, params: Params, X: Array, chunk_rows: int = 1024) -> Array:
+def predict_proba(
+    model: Sequential,
+    params: Params,
+    X: Array,
+    chunk_rows: int = 1024,
+    map_chunks: Callable[[Callable[[int], Array], range], Iterable[Array]] = map,
+) -> Array:
     """Class probabilities (m, classes) for rows X (m, 784), in inference mode; FloatingPointError
-    if they are not finite (weights so large that the outputs overflow)."""
-    parts = [
-        softmax(forward(model, params, X[start : start + chunk_rows])[0])
-        for start in range(0, len(X), chunk_rows)
-    ]
+    if they are not finite (weights so large that the outputs overflow). map_chunks runs the
+    chunks of rows: a thread pool's map runs several at once, with the same results."""
+
+    def chunk(start: int) -> Array:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is checked for below, once
+            return softmax(forward(model, params, X[start : start + chunk_rows])[0])
+
+    parts = list(map_chunks(chunk, range(0, len(X), chunk_rows)))
     probs = np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
     if not np.isfinite(probs).all():
         raise FloatingPointError("the model's outputs overflow: its probabilities are not finite numbers")

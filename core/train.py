@@ -208,9 +208,13 @@ class Epoch:
     seconds: float  # since training started
 
 
-def evaluate(net: M.Sequential, params: Params, X: Array, y: NDArray[Any]) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the model in inference mode, as evaluate reports them."""
-    probs = M.predict_proba(net, params, X)
+def evaluate(
+    net: M.Sequential, params: Params, X: Array, y: NDArray[Any], threads: int = 1
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the model in inference mode, as evaluate reports them;
+    threads > 1 scores that many of predict_proba's chunks at once (the same values)."""
+    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+        probs = M.predict_proba(net, params, X, map_chunks=map if pool is None else pool.map)
     return log_loss(probs, y), accuracy(y, probs.argmax(axis=1))
 
 
@@ -266,7 +270,10 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
             _check(loss, where, "loss")
         if not all(np.isfinite(value).all() for value in params.values()):
             raise FloatingPointError(f"weights that are not finite numbers after {where}")
-        dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev) if len(y_dev) else (np.nan, np.nan)
+        scored = len(y_dev) > 0
+        dev_loss, dev_accuracy = (
+            evaluate(net, params, X_dev, y_dev, schedule.threads) if scored else (np.nan, np.nan)
+        )
         if len(y_dev):
             _check(dev_loss, where, "dev loss")
         record = Epoch(

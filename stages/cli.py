@@ -102,9 +102,9 @@ def train(
     of train.seeds, and write each one's weights.
 
     Optimizer train.optimizer at learning rate train.alpha for train.epochs passes in batches of
-    train.batch_size (0: the full batch, the seed's gradient descent); a member's initial weights,
-    shuffling and augmentation come from its seed. Shows a progress bar on a terminal, plain lines
-    otherwise.
+    train.batch_size (0: the full batch, the seed's gradient descent), each batch split into
+    train.threads parts trained at once; a member's initial weights, shuffling and augmentation
+    come from its seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
     from stages import train as stage
 

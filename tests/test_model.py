@@ -1,8 +1,11 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from core import model as M
 from core.losses import softmax_cross_entropy
+from stages import blas
 from tests.gradcheck import numerical_gradient, relative_error
 
 
@@ -93,6 +96,17 @@ def test_seed_network_shapes_and_dtype():
     probs = M.predict_proba(M.seed_network(), params, X, chunk_rows=2)
     assert probs.shape == (5, 10) and probs.dtype == np.float32
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_chunks_scored_at_once_give_the_same_probabilities():
+    net = M.build(["conv 4 3", "maxpool 2", "relu", "batchnorm", "flatten", "dense 10"])
+    params = M.init(net, np.random.default_rng(0))
+    X = np.random.default_rng(1).random((50, 784), dtype=np.float32)
+    with blas.one_thread_per_product(), ThreadPoolExecutor(2) as pool:  # as training runs them
+        at_once = M.predict_proba(net, params, X, chunk_rows=8, map_chunks=pool.map)
+        one_by_one = M.predict_proba(net, params, X, chunk_rows=8)
+    np.testing.assert_array_equal(at_once, one_by_one)
+    assert at_once.shape == (50, 10)
 
 
 def test_init_is_reproducible_from_the_seed():
