@@ -270,11 +270,9 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
             _check(loss, where, "loss")
         if not all(np.isfinite(value).all() for value in params.values()):
             raise FloatingPointError(f"weights that are not finite numbers after {where}")
-        scored = len(y_dev) > 0
-        dev_loss, dev_accuracy = (
-            evaluate(net, params, X_dev, y_dev, schedule.threads) if scored else (np.nan, np.nan)
-        )
+        dev_loss, dev_accuracy = np.nan, np.nan
         if len(y_dev):
+            dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev, schedule.threads)
             _check(dev_loss, where, "dev loss")
         record = Epoch(
             epoch + 1, alpha, loss, correct / len(X), dev_loss, dev_accuracy, time.perf_counter() - started
