@@ -436,20 +436,20 @@ PARAMS_CASES = {
         "  zoom: 0.0\n",
         "  zoom: 0.0\n  zoom: 0.1\n",
         "train",
-        'line 24: found duplicate key "zoom" with value "0.1" (original value: "0.0"): DVC refuses a key '
+        'line 25: found duplicate key "zoom" with value "0.1" (original value: "0.0"): DVC refuses a key '
         "written twice; keep one",
     ),
     "a section written twice": (
         "submit:",
         "preprocess:\n  dev_rows: 30\nsubmit:",
         "preprocess",
-        'line 28: found duplicate key "preprocess"',
+        'line 29: found duplicate key "preprocess"',
     ),
     "a submit key written twice": (
         "  wait: 0\n",
         "  wait: 0\n  wait: 5\n",
         "submit",
-        'line 31: found duplicate key "wait"',
+        'line 32: found duplicate key "wait"',
     ),
     "alpha written twice": (
         "alpha: 0.5\n",
