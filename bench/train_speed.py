@@ -29,15 +29,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-
 from core import model as M  # noqa: E402
 from core.augment import Augment  # noqa: E402
 from core.conv import Conv2D  # noqa: E402
 from core.layers import Mode  # noqa: E402
 from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
-from core.train import Schedule, _parts, _step  # noqa: E402
+from core.train import Schedule, _parts, _step, thread_pool  # noqa: E402
 from stages import blas  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
@@ -76,7 +74,7 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
     schedule = Schedule(1, batch, config["alpha"], label_smoothing=config["label_smoothing"], threads=threads)
     parallel = threads > 1
     with (
-        ThreadPoolExecutor(threads) if parallel else contextlib.nullcontext() as pool,
+        thread_pool(threads) as pool,
         blas.one_thread_per_product() if parallel else contextlib.nullcontext(),
     ):
         started = time.perf_counter()

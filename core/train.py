@@ -208,12 +208,17 @@ class Epoch:
     seconds: float  # since training started
 
 
+def thread_pool(threads: int) -> contextlib.AbstractContextManager[ThreadPoolExecutor | None]:
+    """A pool of that many threads, or None for one thread: the caller then runs in its own."""
+    return ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext()
+
+
 def evaluate(
     net: M.Sequential, params: Params, X: Array, y: NDArray[Any], threads: int = 1
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the model in inference mode, as evaluate reports them;
     threads > 1 scores that many of predict_proba's chunks at once (the same values)."""
-    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+    with thread_pool(threads) as pool:
         probs = M.predict_proba(net, params, X, map_chunks=map if pool is None else pool.map)
     return log_loss(probs, y), accuracy(y, probs.argmax(axis=1))
 
@@ -311,7 +316,7 @@ def _epoch(
     order = rng.permutation(len(X))
     total, correct = 0.0, 0
     batch_size, threads = schedule.batch_size, schedule.threads
-    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+    with thread_pool(threads) as pool:
         for start in range(0, len(X), batch_size):
             rows = order[start : start + batch_size]
             if pool is None:

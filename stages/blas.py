@@ -54,11 +54,15 @@ def fingerprint() -> dict[str, object]:
     return record
 
 
+class CannotPin(RuntimeError):
+    """NumPy's BLAS is not an OpenBLAS whose thread count can be set."""
+
+
 @contextlib.contextmanager
 def one_thread_per_product() -> Iterator[None]:
     """OpenBLAS runs each product on one thread meanwhile, as train.threads > 1 needs: its parts
     then multiply at once, each on its own core, and how a product's sums round no longer depends
-    on the machine's cores. RuntimeError if NumPy's BLAS is not an OpenBLAS that can be told."""
+    on the machine's cores. CannotPin if NumPy's BLAS is not an OpenBLAS that can be told."""
     library = _loaded_openblas()
     setter = None
     for name in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads"):
@@ -67,7 +71,7 @@ def one_thread_per_product() -> Iterator[None]:
             break
     before = fingerprint().get("blas_threads")
     if setter is None or not isinstance(before, int):
-        raise RuntimeError(f"NumPy's BLAS ({fingerprint()['blas']}) cannot be set to one thread per product")
+        raise CannotPin(f"NumPy's BLAS ({fingerprint()['blas']}) cannot be set to one thread per product")
     setter.argtypes = [ctypes.c_int]
     setter(1)
     try:

@@ -88,7 +88,7 @@ def run(
             with blas.one_thread_per_product() if config.threads > 1 else contextlib.nullcontext():
                 made_with = blas.fingerprint()
                 kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
-        except RuntimeError as error:  # only one_thread_per_product raises it
+        except blas.CannotPin as error:
             raise Failure(f"{params_file}: 'train.threads' {config.threads} needs 1 here: {error}") from None
         except MemoryError:
             batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"

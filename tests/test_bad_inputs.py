@@ -884,6 +884,13 @@ def test_a_full_disk_when_writing_a_folder(ran, monkeypatch, stage):
     assert not list(ran.rglob("*.tmp"))
 
 
+def test_threads_on_a_blas_that_cannot_be_set_to_one_thread(ran, monkeypatch):
+    _edit(ran, "batch_size: 0", "batch_size: 32")
+    _edit(ran, "threads: 1", "threads: 2")
+    monkeypatch.setattr("stages.blas._loaded_openblas", lambda: None)  # as under another BLAS
+    _fails(ran, "train", "params.yaml", "'train.threads' 2 needs 1 here: NumPy's BLAS (")
+
+
 def test_a_read_only_model_folder_fails_before_training(ran, monkeypatch):
     real_open = os.open
 
