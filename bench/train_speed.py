@@ -3,9 +3,9 @@
 Both train the preset's layers on the same mini-batches of real digits (random pixels if
 ../shared is absent) with Adam, float32, the same batch size, label smoothing and number of threads, for
 a fixed number of steps: forward, loss, backward, update. Augmentation is left out of both (it is
-input preparation, not the model). This project trains as the preset does: with `threads: 2` (the
-cnn), each batch in two parts at once, OpenBLAS on one thread per product; PyTorch on as many
-threads as there are cores. Repeats alternate between the two; medians are printed.
+input preparation, not the model). This project trains as the preset does, OpenBLAS on one thread per
+product: with `threads: 2` (the cnn), each batch in two parts at once on the two cores; PyTorch on
+as many threads as there are cores. Repeats alternate between the two; medians are printed.
 
     python bench/train_speed.py [--presets mlp cnn] [--steps N] [--repeats 3] [--layers]
 
@@ -16,7 +16,6 @@ threads as there are cores. Repeats alternate between the two; medians are print
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -35,7 +34,8 @@ from core.conv import Conv2D  # noqa: E402
 from core.layers import Mode  # noqa: E402
 from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
-from core.train import Schedule, _parts, _step, thread_pool  # noqa: E402
+from core.parts import Workers  # noqa: E402
+from core.train import Schedule, _parts, _step  # noqa: E402
 from stages import blas  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
@@ -72,18 +72,15 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
     state = optimizer.init(params)
     batch, threads = config["batch_size"], config["threads"]
     schedule = Schedule(1, batch, config["alpha"], label_smoothing=config["label_smoothing"], threads=threads)
-    parallel = threads > 1
-    with (
-        thread_pool(threads) as pool,
-        blas.one_thread_per_product() if parallel else contextlib.nullcontext(),
-    ):
+    with Workers(lambda: len(os.sched_getaffinity(0)), threads) as workers:
         started = time.perf_counter()
         for step in range(steps):
             rows = np.arange(batch) + step * batch % len(X)
-            if pool is None:
-                _, _, grads = _step(net, params, X[rows], y[rows], batch, schedule, Augment(), rng)
+            if threads == 1:
+                mode = Mode(train=True, rng=rng)
+                _, _, grads = _step(net, params, X[rows], y[rows], batch, schedule, Augment(), mode)
             else:
-                _, _, grads = _parts(net, params, X, y, rows, schedule, Augment(), rng, pool)
+                _, _, grads = _parts(net, params, X, y, rows, schedule, Augment(), rng, workers)
             optimizer.update(params, grads, state, config["alpha"])
         return steps * batch / (time.perf_counter() - started)
 
@@ -185,6 +182,7 @@ def main() -> None:
         sys.exit("PyTorch is not installed: pip install -e '.[bench]' (torch==2.13.0, CPU)")
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
+    blas.one_thread_per_product()  # as every digits command that trains
     source = "competition" if SHARED.exists() else "random"
     print(
         f"numpy {np.__version__}, torch {torch.__version__}, {threads} threads, "

@@ -19,6 +19,7 @@ produced dY: the loss decides the 1/m, the layers never do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -37,10 +38,20 @@ INITS = ("uniform", "he")
 @dataclass
 class Mode:
     """How forward runs: training (dropout drops, batch norm uses and updates batch statistics)
-    or inference. rng draws dropout masks; it is needed only while training."""
+    or inference. rng draws dropout masks; it is needed only while training.
+
+    A batch trained in parts (core/parts.py) passes each part its own Mode: `whole` sums an array
+    over all the parts, so that batch norm sees the whole batch's statistics, and only one part
+    keeps the running statistics."""
 
     train: bool = False
     rng: np.random.Generator | None = field(default=None, repr=False)
+    whole: Callable[[Array], Array] | None = field(default=None, repr=False)
+    keeps_state: bool = True
+
+    def summed(self, x: Array) -> Array:
+        """x summed over every part of the batch: x itself when the batch is one part."""
+        return x if self.whole is None else self.whole(x)
 
 
 INFERENCE = Mode()
@@ -170,10 +181,19 @@ class Dropout:
 
 
 @dataclass(frozen=True)
+class BatchNormCache:
+    X_hat: Array  # (rows, features) normalised inputs
+    inv_std: Array  # (features,) 1/σ
+    rows: np.floating[Any]  # rows over which the statistics were taken: the whole batch's
+    summed: Callable[[Array], Array] | None  # the batch's Mode.summed while training; None: constants
+
+
+@dataclass(frozen=True)
 class BatchNorm:
     """Normalise each feature (each channel, for images) over the batch, then scale by gamma and
     shift by beta (Ioffe & Szegedy 2015). Training uses the batch's mean and variance and updates
-    running averages ("mean", "var": state, no gradient) that inference uses instead."""
+    running averages ("mean", "var": state, no gradient) that inference uses instead. A batch
+    trained in parts takes its statistics over all of them (Mode.summed): the same maths as one."""
 
     momentum: float = 0.9  # running = momentum·running + (1 - momentum)·batch
     eps: float = 1e-5
@@ -184,43 +204,48 @@ class BatchNorm:
         ones, zeros = np.ones(n, np.float32), np.zeros(n, np.float32)
         return {"gamma": ones, "beta": zeros.copy(), "mean": zeros.copy(), "var": ones.copy()}, in_shape
 
-    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, BatchNormCache]:
         X2 = X.reshape(-1, X.shape[-1])  # (rows, features): every axis but the features' is a row
         if mode.train:
-            n = X2.dtype.type(len(X2))
-            mean = column_sums(X2) / n
+            sums = mode.summed(np.append(column_sums(X2), X2.dtype.type(len(X2))))  # and the rows
+            n = sums[-1]
+            mean = sums[:-1] / n
             X_hat: Array = X2 - mean
-            var: Array = column_sums(np.square(X_hat)) / n
-            m = params["mean"].dtype.type(self.momentum)
-            params["mean"] *= m
-            params["mean"] += (1 - m) * mean
-            params["var"] *= m
-            params["var"] += (1 - m) * var
+            var: Array = mode.summed(column_sums(np.square(X_hat))) / n
+            if mode.keeps_state:
+                m = params["mean"].dtype.type(self.momentum)
+                params["mean"] *= m
+                params["mean"] += (1 - m) * mean
+                params["var"] *= m
+                params["var"] += (1 - m) * var
         else:
-            X_hat, var = X2 - params["mean"], params["var"]
+            X_hat, var, n = X2 - params["mean"], params["var"], X2.dtype.type(len(X2))
         inv_std = 1 / np.sqrt(var + X.dtype.type(self.eps))
         X_hat *= inv_std
         Y = X_hat * params["gamma"]
         Y += params["beta"]
-        return Y.reshape(X.shape), (X_hat, inv_std, mode.train)
+        return Y.reshape(X.shape), BatchNormCache(X_hat, inv_std, n, mode.summed if mode.train else None)
 
-    def backward(self, params: Params, cache: Any, dY: Array, need_dX: bool) -> tuple[Array | None, Params]:
-        X_hat, inv_std, trained = cache
+    def backward(
+        self, params: Params, cache: BatchNormCache, dY: Array, need_dX: bool
+    ) -> tuple[Array | None, Params]:
+        X_hat = cache.X_hat
         dY2 = dY.reshape(X_hat.shape)
         dgamma = column_sums(dY2 * X_hat)
         dbeta = column_sums(dY2)
-        grads = {"gamma": dgamma, "beta": dbeta}
+        grads = {"gamma": dgamma, "beta": dbeta}  # this part's share; the parts' shares add up
         if not need_dX:
             return None, grads
-        scale = params["gamma"] * inv_std
-        if not trained:  # the statistics were constants
+        scale = params["gamma"] * cache.inv_std
+        if cache.summed is None:  # the statistics were constants
             return (dY2 * scale).reshape(dY.shape), grads
         # The batch's mean and variance depend on every X. With n rows per feature,
         # dX = γ/σ · (dY - Σdβ/n - X̂·Σdγ/n): the usual three-term formula, its means written as
-        # the parameter gradients just computed.
-        n = dY.dtype.type(len(dY2))
-        dX = dY2 - dbeta / n
-        dX -= X_hat * (dgamma / n)
+        # the parameter gradients just computed, summed over the whole batch.
+        features = len(dgamma)
+        sums = cache.summed(np.concatenate([dgamma, dbeta]))
+        dX = dY2 - sums[features:] / cache.rows
+        dX -= X_hat * (sums[:features] / cache.rows)
         dX *= scale
         return dX.reshape(dY.shape), grads
 

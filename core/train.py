@@ -1,26 +1,25 @@
 """Training: mini-batches, or full-batch gradient descent as the seed network trains.
 
-With threads > 1, each mini-batch is split into that many parts that run forward and backward at
-once on Python threads (NumPy and a single-threaded BLAS release the GIL), their gradients summed:
-on 2 cores that trains faster than one part of twice the rows on a 2-threaded BLAS, which leaves
-a core idle through every elementwise pass. Batch norm then normalises each part by its own
-statistics ("ghost" batch norm), and its running averages take the parts' mean. Each part draws
-its augmentation and dropout from its own generator, seeded from the member's in order, so the
-bytes do not depend on which thread finishes first.
+With threads > 1, each mini-batch is split into that many parts that run forward and backward on
+their own threads (core/parts.py), their losses and gradients added in the parts' order, batch
+norm's statistics taken over the whole batch: the maths of one batch, rounded otherwise. Each part
+draws its augmentation and dropout from its own generator, seeded from the member's in order. How
+many parts compute at once is `cores`, the process's share of the machine, asked before each
+batch: it changes the speed, never the bytes.
 
 For full batches, the gradient of the mean loss over m examples is a sum over the examples, so the
 products with the pixels run chunk by chunk over the rows, each chunk keeping only the pixel
 columns with ink in one of its rows: the same sums, in another order, without the products by the
-zeros of MNIST's blank regions. The rest of a step runs on the whole batch at once.
+zeros of MNIST's blank regions. The chunks' products run on `cores` threads and are added in the
+chunks' order. The rest of a step runs on the whole batch at once.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +33,17 @@ from core.layers import Array, Dense, Mode, Params
 from core.losses import cross_entropy_of_shifted, label_places, softmax_cross_entropy
 from core.metrics import accuracy, log_loss
 from core.optimizers import Optimizer, learning_rate
+from core.parts import Meeting, Workers
 
 # Training has diverged when the mean loss is not finite or above ten times that of guessing
 # every digit with probability 1/10 (ln 10): no sane model, even untrained, comes near it.
 DIVERGED = 10 * float(np.log(10))
 CHUNK_ROWS = 1024  # with rows ordered as pack orders them, 768-1536 are fastest here
+Cores = Callable[[], int]  # how many cores the process may use now
+
+
+def one_core() -> int:
+    return 1
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,9 @@ def _by_ink_box(X: Array) -> NDArray[np.intp]:
     return order
 
 
-def loss_and_gradient(net: M.Sequential, params: Params, packed: Packed) -> tuple[float, Params, int]:
+def loss_and_gradient(
+    net: M.Sequential, params: Params, packed: Packed, workers: Workers | None = None
+) -> tuple[float, Params, int]:
     """Mean loss over all packed rows, its gradient, and how many rows are predicted right, for a
     stack of dense layers (the model fuses each relu into the dense layer before it).
 
@@ -116,8 +123,9 @@ def loss_and_gradient(net: M.Sequential, params: Params, packed: Packed) -> tupl
         dW1 = dZ1·Xᵀ/m, db1 = ΣdZ1/m
 
     (the 1/m is applied to the last dZ once), and so on for more layers. Only the two products
-    with X run chunk by chunk; in this layout the sums over the m examples run along contiguous
-    rows, which NumPy does fastest."""
+    with X run chunk by chunk, on the workers' threads if given; in this layout the sums over the
+    m examples run along contiguous rows, which NumPy does fastest."""
+    map_chunks = (lambda work, chunks: [work(c) for c in chunks]) if workers is None else workers.map
     layers = [layer for layer in net.layers if isinstance(layer, Dense)]
     if len(layers) != len(net.layers):
         raise ValueError("the full-batch step takes dense layers only, each with at most one relu after it")
@@ -125,8 +133,11 @@ def loss_and_gradient(net: M.Sequential, params: Params, packed: Packed) -> tupl
     b = [params[f"b{i}"] for i in range(1, len(layers) + 1)]
     m, dtype = len(packed.y), W[0].dtype
     Z1_rows = packed.buffer("Z1 rows", (m, len(W[0])), dtype)  # X·W1ᵀ, one chunk of rows at a time
-    for chunk in packed.chunks:
-        np.matmul(chunk.X, W[0][:, chunk.columns].T, out=Z1_rows[chunk.start : chunk.stop])
+
+    def first_product(chunk: Chunk) -> Array:
+        return np.matmul(chunk.X, W[0][:, chunk.columns].T, out=Z1_rows[chunk.start : chunk.stop])
+
+    map_chunks(first_product, packed.chunks)
     Z = [np.add(Z1_rows.T, b[0], out=packed.buffer("Z1", (len(W[0]), m), dtype))]
     A: list[Array] = []  # each layer's output: ReLU(Z) where it has a relu, else Z itself
     for i, layer in enumerate(layers):
@@ -148,14 +159,21 @@ def loss_and_gradient(net: M.Sequential, params: Params, packed: Packed) -> tupl
             dZ *= np.greater(Z[i], 0, out=packed.buffer(f"Z{i + 1} > 0", Z[i].shape, np.bool_))
         if i == 0:
             dW1 = np.zeros_like(W[0])
-            for chunk in packed.chunks:
-                dW1[:, chunk.columns] += dZ[:, chunk.start : chunk.stop] @ chunk.X
+            products = map_chunks(functools.partial(_times_pixels, dZ), packed.chunks)
+            for chunk, product in zip(packed.chunks, products, strict=True):  # added in order
+                dW1[:, chunk.columns] += product
             grads["W1"] = dW1
         else:
             grads[f"W{i + 1}"] = dZ @ A[i - 1].T
             dA = np.matmul(W[i].T, dZ, out=packed.buffer(f"dZ{i}", (len(W[i - 1]), m), dtype))
         grads[f"b{i + 1}"] = dZ.sum(axis=1, keepdims=True)
     return loss, grads, correct
+
+
+def _times_pixels(dZ: Array, chunk: Chunk) -> Array:
+    """dZ's columns of the chunk's rows times the chunk's pixels: its share of dW1 = dZ1·Xᵀ."""
+    product: Array = dZ[:, chunk.start : chunk.stop] @ chunk.X
+    return product
 
 
 def _right(shifted: Array, packed: Packed, at_max: NDArray[np.bool_]) -> int:
@@ -208,18 +226,12 @@ class Epoch:
     seconds: float  # since training started
 
 
-def thread_pool(threads: int) -> contextlib.AbstractContextManager[ThreadPoolExecutor | None]:
-    """A pool of that many threads, or None for one thread: the caller then runs in its own."""
-    return ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext()
-
-
 def evaluate(
-    net: M.Sequential, params: Params, X: Array, y: NDArray[Any], threads: int = 1
+    net: M.Sequential, params: Params, X: Array, y: NDArray[Any], workers: Workers | None = None
 ) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the model in inference mode, as evaluate reports them;
-    threads > 1 scores that many of predict_proba's chunks at once (the same values)."""
-    with thread_pool(threads) as pool:
-        probs = M.predict_proba(net, params, X, map_chunks=map if pool is None else pool.map)
+    with workers, predict_proba's chunks run on their threads (the same values)."""
+    probs = M.predict_proba(net, params, X, map_chunks=map if workers is None else workers.map)
     return log_loss(probs, y), accuracy(y, probs.argmax(axis=1))
 
 
@@ -234,11 +246,13 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
     rng: np.random.Generator,
     on_epoch: Callable[[Epoch], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    cores: Cores = one_core,
 ) -> tuple[Params, list[Epoch]]:
     """Train params in place; returns the weights to keep (the last, or the best dev epoch's)
     and one Epoch per epoch. data is (X, y, X_dev, y_dev) with X rows of 784 float32 pixels.
+    cores() says how many threads may compute at once (the same bytes for any answer).
     FloatingPointError if the loss diverges."""
-    X, y, X_dev, y_dev = data
+    X, y = data[0], data[1]
     if X.dtype != np.float32:
         raise TypeError(f"X must be float32, got {X.dtype}")
     if X.shape[0] != y.shape[0]:
@@ -257,6 +271,24 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
     if full_batch and schedule.threads > 1:
         raise ValueError(f"{schedule.threads} threads need mini-batches to split: {remedy}, or 1 thread")
     packed = pack(X, y) if full_batch else None
+    with Workers(cores, schedule.threads) as workers:
+        return _fit(net, params, data, schedule, optimizer, augment, rng, on_epoch, on_batch, packed, workers)
+
+
+def _fit(
+    net: M.Sequential,
+    params: Params,
+    data: tuple[Array, NDArray[Any], Array, NDArray[Any]],
+    schedule: Schedule,
+    optimizer: Optimizer,
+    augment: Augment,
+    rng: np.random.Generator,
+    on_epoch: Callable[[Epoch], None] | None,
+    on_batch: Callable[[int, int], None] | None,
+    packed: Packed | None,
+    workers: Workers,
+) -> tuple[Params, list[Epoch]]:
+    X, y, X_dev, y_dev = data
     state = optimizer.init(params)
     history: list[Epoch] = []
     best, best_accuracy, best_epoch = params, -1.0, 0
@@ -265,19 +297,19 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
         alpha = learning_rate(schedule.alpha, schedule.schedule, epoch, schedule.epochs, schedule.decay)
         where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
         if packed is not None:
-            loss, grads, correct = loss_and_gradient(net, params, packed)
+            loss, grads, correct = loss_and_gradient(net, params, packed, workers)
             _check(loss, where, "loss")
             optimizer.update(params, grads, state, alpha)
         else:
             loss, correct = _epoch(
-                net, params, X, y, schedule, optimizer, state, alpha, augment, rng, on_batch
+                net, params, X, y, schedule, optimizer, state, alpha, augment, rng, on_batch, workers
             )
             _check(loss, where, "loss")
         if not all(np.isfinite(value).all() for value in params.values()):
             raise FloatingPointError(f"weights that are not finite numbers after {where}")
         dev_loss, dev_accuracy = np.nan, np.nan
         if len(y_dev):
-            dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev, schedule.threads)
+            dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev, workers)
             _check(dev_loss, where, "dev loss")
         record = Epoch(
             epoch + 1, alpha, loss, correct / len(X), dev_loss, dev_accuracy, time.perf_counter() - started
@@ -311,25 +343,28 @@ def _epoch(
     augment: Augment,
     rng: np.random.Generator,
     on_batch: Callable[[int, int], None] | None,
+    workers: Workers,
 ) -> tuple[float, int]:
     """One pass over shuffled mini-batches; (mean loss, rows predicted right)."""
     order = rng.permutation(len(X))
     total, correct = 0.0, 0
-    batch_size, threads = schedule.batch_size, schedule.threads
-    with thread_pool(threads) as pool:
-        for start in range(0, len(X), batch_size):
-            rows = order[start : start + batch_size]
-            if pool is None:
-                loss, right, grads = _step(net, params, X[rows], y[rows], len(rows), schedule, augment, rng)
-            else:
-                loss, right, grads = _parts(net, params, X, y, rows, schedule, augment, rng, pool)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"loss {loss} in the batch at row {start} of an epoch")
-            optimizer.update(params, grads, state, alpha)
-            total += loss * len(rows)
-            correct += right
-            if on_batch is not None:
-                on_batch(start + len(rows), len(X))
+    for start in range(0, len(X), schedule.batch_size):
+        rows = order[start : start + schedule.batch_size]
+        # the batch's draws come from a generator of its own, spawned without drawing from rng:
+        # every number of parts shuffles alike
+        draws = rng.spawn(1)[0]
+        if schedule.threads == 1:
+            mode = Mode(train=True, rng=draws)
+            loss, right, grads = _step(net, params, X[rows], y[rows], len(rows), schedule, augment, mode)
+        else:
+            loss, right, grads = _parts(net, params, X, y, rows, schedule, augment, draws, workers)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"loss {loss} in the batch at row {start} of an epoch")
+        optimizer.update(params, grads, state, alpha)
+        total += loss * len(rows)
+        correct += right
+        if on_batch is not None:
+            on_batch(start + len(rows), len(X))
     return total / len(X), correct
 
 
@@ -341,14 +376,16 @@ def _step(
     n: int,
     schedule: Schedule,
     augment: Augment,
-    rng: np.random.Generator,
+    mode: Mode,
 ) -> tuple[float, int, Params]:
     """Loss, rows predicted right and gradients of rows Xb of a batch of n rows (its loss and
-    gradients are those of the batch's mean, so the parts of a batch add up to it)."""
+    gradients are those of the batch's mean, so the parts of a batch add up to it); mode.rng
+    draws the augmentation and dropout."""
+    assert mode.rng is not None  # training draws from it
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # as fit's: a thread's own
         if augment.active:
-            Xb = augment(Xb, rng)
-        Z, caches = M.forward(net, params, Xb, Mode(train=True, rng=rng))
+            Xb = augment(Xb, mode.rng)
+        Z, caches = M.forward(net, params, Xb, mode)
         right = int(np.count_nonzero(Z.argmax(axis=1) == yb))
         loss, dZ = softmax_cross_entropy(Z, yb, n=n, smoothing=schedule.label_smoothing)
         return loss, right, M.backward(net, params, caches, dZ)
@@ -363,28 +400,21 @@ def _parts(
     schedule: Schedule,
     augment: Augment,
     rng: np.random.Generator,
-    pool: ThreadPoolExecutor,
+    workers: Workers,
 ) -> tuple[float, int, Params]:
-    """_step on the batch's rows split into schedule.threads parts at once, on pool's threads:
-    each part has its own generator and copy of the running statistics, and what they give is
-    added up in the parts' order."""
+    """_step on the batch's rows split into schedule.threads parts that meet (core/parts.py),
+    each with its own generator spawned from rng; what they give is added up in the parts' order,
+    and the first part keeps batch norm's running statistics, which every part computes alike."""
     parts = np.array_split(rows, min(schedule.threads, len(rows)))  # an epoch's last batch may be short
-    generators = [np.random.default_rng(seed) for seed in rng.integers(2**63, size=len(parts))]
-    statistics = M.state_keys(net)
-    copies = [{**params, **{key: params[key].copy() for key in statistics}} for _ in parts]
+    generators = rng.spawn(len(parts))
 
-    def part(i: int) -> tuple[float, int, Params]:
-        return _step(net, copies[i], X[parts[i]], y[parts[i]], len(rows), schedule, augment, generators[i])
+    def part(i: int, meeting: Meeting) -> tuple[float, int, Params]:
+        mode = Mode(True, generators[i], lambda x: meeting.total(i, x), keeps_state=i == 0)
+        return _step(net, params, X[parts[i]], y[parts[i]], len(rows), schedule, augment, mode)
 
-    results = list(pool.map(part, range(len(parts))))
+    results = workers.run_parts(len(parts), part)
     loss, right, grads = results[0]
     for more_loss, more_right, more_grads in results[1:]:
         loss, right = loss + more_loss, right + more_right
         grads = {key: grads[key] + more_grads[key] for key in grads}
-    share = 1 / len(parts)
-    for key in statistics:  # each part's running average took its own batch's statistics
-        total = copies[0][key].copy()
-        for copy in copies[1:]:
-            total += copy[key]
-        params[key][...] = total * params[key].dtype.type(share)
     return loss, right, grads

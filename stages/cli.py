@@ -31,7 +31,8 @@ Models = Annotated[Path, typer.Option(help="Folder of the members' weights, memb
 
 
 # The commands that run the network, batch after batch, and gain from reusing freed blocks
-# (stages/allocator.py); preprocess's one pandas parse only peaked 100 MB higher with them kept.
+# (stages/allocator.py); preprocess's one pandas parse only peaked higher with them kept. Each
+# also takes its share of the machine's cores while it runs (stages/cores.py).
 NETWORK_COMMANDS = ("train", "evaluate", "submit", "predict")
 
 
@@ -106,9 +107,11 @@ def train(
     train.threads parts trained at once; a member's initial weights, shuffling and augmentation
     come from its seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
+    from stages import cores
     from stages import train as stage
 
-    stage.run(C.load(C.Train, params), processed, models, plots, params, seed)
+    with cores.claimed():
+        stage.run(C.load(C.Train, params), processed, models, plots, params, seed)
 
 
 @app.command()
@@ -129,10 +132,12 @@ def evaluate(
     """Score the ensemble of train.seeds' members (their mean probabilities): accuracy, log loss,
     macro F1, and each digit's precision and recall, on train and dev (and, on the offline sample,
     on its held-back test labels), and each member's dev accuracy."""
+    from stages import cores
     from stages import evaluate as stage
 
     tta = C.load(C.Predict, params).tta
-    stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params, tta)
+    with cores.claimed():
+        stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params, tta)
 
 
 @app.command()
@@ -161,6 +166,7 @@ def submit(
     With submit.upload: true, upload it to Kaggle with a message naming the git revision and the
     params, wait up to submit.wait seconds for its public score, and record both in RECORD.
     """
+    from stages import cores
     from stages import submit as stage
 
     if check is not None:
@@ -168,7 +174,8 @@ def submit(
     else:
         train = C.load(C.Train, params)
         tta = C.load(C.Predict, params).tta
-        stage.run(C.load(C.Submit, params), train, processed, models, out, record, params, tta)
+        with cores.claimed():
+            stage.run(C.load(C.Submit, params), train, processed, models, out, record, params, tta)
 
 
 @app.command()
@@ -205,9 +212,11 @@ def predict(
     inverted to light ink on black if needed, cropped to the ink, fitted into 20x20 and centred by
     mass in 28x28, as MNIST's digits were.
     """
+    from stages import cores
     from stages import predict as stage
 
-    stage.run(images, weights, show, params, tta)
+    with cores.claimed():
+        stage.run(images, weights, show, params, tta)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@ reproducibly from its seed (dvc.yaml runs each member as its own stage, train@<s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -19,7 +18,7 @@ from core.data import scale_pixels
 from core.layers import Array, Params
 from core.optimizers import Optimizer
 from core.train import Epoch, Schedule, fit
-from stages import blas
+from stages import blas, cores
 from stages import weights as weights_file
 from stages.artifacts import (
     MODELS,
@@ -84,12 +83,9 @@ def run(
     for folder in {models, *(path.parent for path in member_history(plots, 0))}:
         check_writable(folder)  # now, not after the training
     for member in config.seeds if seed is None else [seed]:
+        shares = Shares()
         try:
-            with blas.one_thread_per_product() if config.threads > 1 else contextlib.nullcontext():
-                made_with = blas.fingerprint()
-                kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member)
-        except blas.CannotPin as error:
-            raise Failure(f"{params_file}: 'train.threads' {config.threads} needs 1 here: {error}") from None
+            kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member, shares)
         except MemoryError:
             batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"
             raise Failure(
@@ -103,6 +99,7 @@ def run(
             ) from None
         except ValueError as error:
             raise Failure(f"{params_file}: train: {error}") from None
+        made_with = {**blas.fingerprint(), "cores": sorted(shares.seen)}
         weights = member_weights(models, member)
         write_bytes(weights, weights_file.as_bytes(net, kept))
         write_text(member_record(models, member), json.dumps(made_with, indent=2) + "\n")
@@ -115,6 +112,19 @@ def run(
         say(f"  made with {', '.join(f'{key} {value}' for key, value in made_with.items())}")
 
 
+class Shares:
+    """The process's share of the cores (stages/cores.py), asked before each batch; what it was
+    goes into the member's record."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def __call__(self) -> int:
+        now = cores.share()
+        self.seen.add(now)
+        return now
+
+
 def _train_member(
     config: Train,
     net: M.Sequential,
@@ -123,6 +133,7 @@ def _train_member(
     augment: Augment,
     data: tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]],
     seed: int,
+    shares: Shares,
 ) -> tuple[Params, list[Epoch]]:
     """One member: its initial weights, shuffling, dropout and augmentation all from seed."""
     rng = np.random.default_rng(seed)
@@ -136,7 +147,7 @@ def _train_member(
         + (f", {config.threads} threads" if config.threads > 1 else "")
     )
     progress = Progress(config.epochs, rows, sys.stdout.isatty())
-    return fit(net, params, data, schedule, optimizer, augment, rng, progress.epoch, progress.batch)
+    return fit(net, params, data, schedule, optimizer, augment, rng, progress.epoch, progress.batch, shares)
 
 
 def _csv(columns: list[str], epochs: list[Epoch]) -> str:

@@ -10,7 +10,9 @@ import numpy as np
 from core import model as M
 from core.augment import shifted_copies
 from core.layers import Array, Params
+from core.parts import Workers
 from core.serialization import load_npz, npz_bytes
+from stages import cores
 from stages.artifacts import member_weights
 from stages.common import Failure, regular_file
 from stages.config import PARAMS
@@ -58,20 +60,22 @@ VIEW_ROWS = 4096  # rows moved at a time for test-time augmentation: its views o
 
 def probabilities(members: list[M.Member], paths: list[Path], X: Array, tta: float = 0.0) -> list[Array]:
     """Each member's class probabilities (m, 10) for rows X; with tta (predict.tta), averaged over
-    X's four copies moved tta pixels. A member whose outputs overflow is a Failure naming its file."""
-    if not tta:
-        return [_proba(member, path, X) for member, path in zip(members, paths, strict=True)]
-    parts: list[list[Array]] = [[] for _ in members]
-    for start in range(0, len(X), VIEW_ROWS):
-        views = shifted_copies(X[start : start + VIEW_ROWS], tta)  # made once for all members
-        for member, path, part in zip(members, paths, parts, strict=True):
-            part.append(M.average([_proba(member, path, view) for view in views]))
+    X's four copies moved tta pixels. A member whose outputs overflow is a Failure naming its file.
+    Chunks of rows run on the process's share of the cores (stages/cores.py), with the same values."""
+    with Workers(cores.share) as workers:
+        if not tta:
+            return [_proba(member, path, X, workers) for member, path in zip(members, paths, strict=True)]
+        parts: list[list[Array]] = [[] for _ in members]
+        for start in range(0, len(X), VIEW_ROWS):
+            views = shifted_copies(X[start : start + VIEW_ROWS], tta)  # made once for all members
+            for member, path, part in zip(members, paths, parts, strict=True):
+                part.append(M.average([_proba(member, path, view, workers) for view in views]))
     return [np.concatenate(part) if part else np.zeros((0, M.N_CLASSES), np.float32) for part in parts]
 
 
-def _proba(member: M.Member, path: Path, X: Array) -> Array:
+def _proba(member: M.Member, path: Path, X: Array, workers: Workers) -> Array:
     net, params = member
     try:
-        return M.predict_proba(net, params, X)
+        return M.predict_proba(net, params, X, map_chunks=workers.map)
     except FloatingPointError as error:
         raise Failure(f"{path}: {error}: train it again ('digits train' or 'dvc repro')") from None

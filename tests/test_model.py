@@ -1,11 +1,9 @@
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 
 from core import model as M
 from core.losses import softmax_cross_entropy
-from stages import blas
+from core.parts import Workers
 from tests.gradcheck import numerical_gradient, relative_error
 
 
@@ -102,9 +100,9 @@ def test_chunks_scored_at_once_give_the_same_probabilities():
     net = M.build(["conv 4 3", "maxpool 2", "relu", "batchnorm", "flatten", "dense 10"])
     params = M.init(net, np.random.default_rng(0))
     X = np.random.default_rng(1).random((50, 784), dtype=np.float32)
-    with blas.one_thread_per_product(), ThreadPoolExecutor(2) as pool:  # as training runs them
-        at_once = M.predict_proba(net, params, X, chunk_rows=8, map_chunks=pool.map)
-        one_by_one = M.predict_proba(net, params, X, chunk_rows=8)
+    with Workers(lambda: 2) as workers:  # as training and scoring run them
+        at_once = M.predict_proba(net, params, X, chunk_rows=8, map_chunks=workers.map)
+    one_by_one = M.predict_proba(net, params, X, chunk_rows=8)
     np.testing.assert_array_equal(at_once, one_by_one)
     assert at_once.shape == (50, 10)
 
