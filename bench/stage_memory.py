@@ -1,14 +1,14 @@
 """Peak memory (maximum resident set size) of every stage on the competition's data.
 
-Runs download -> preprocess -> train -> evaluate -> submit as `digits <stage>` in a scratch folder,
-each in its own process, with params.yaml composed from conf/ and a preset, and reads each
+Runs download -> preprocess -> train -> score -> evaluate -> submit as `digits <stage>` in a scratch
+folder, each in its own process, with params.yaml composed from conf/ and a preset, and reads each
 process's peak RSS from the kernel (wait4's rusage, what `/usr/bin/time -v` reports).
 
     python bench/stage_memory.py [--preset NAME] [--epochs N] [--seeds 0,1,2] [--data PATH.zip]
 
 --epochs shortens training (the peak is reached in the first epoch; later epochs reuse the same
 buffers), so the cnn's figures do not take its full training. --seeds makes an ensemble: train then
-trains its members one after another in one process, evaluate and submit hold all of them. --data
+trains its members one after another in one process, score scores them one after another. --data
 defaults to ../shared/data/digit-recognizer/digit-recognizer.zip.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("download", "preprocess", "train", "evaluate", "submit")
+STAGES = ("download", "preprocess", "train", "score", "evaluate", "submit")
 LIMIT_MB = 1536  # issue 5: every stage within 1.5 GB
 
 

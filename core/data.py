@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from core.checks import require
 
 N_PIXELS = 784
+N_CLASSES = 10  # the digits 0..9
 
 
 def scale_pixels(pixels: NDArray[np.uint8]) -> NDArray[np.float32]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from core.conv import Conv2D, MaxPool2D
+from core.data import N_CLASSES, N_PIXELS
 from core.layers import (
     INFERENCE,
     Array,
@@ -43,9 +44,7 @@ from core.layers import (
 )
 from core.losses import softmax
 
-N_PIXELS = 784
 IMAGE: Shape = (28, 28, 1)
-N_CLASSES = 10
 MAX_PARAMETERS = 50_000_000  # 200 MB of float32, a few times that with gradients and Adam's state
 ARCHITECTURE = "architecture"  # the key under which weights files keep the specs
 
@@ -274,20 +273,6 @@ def predict_proba(
 
 
 Member = tuple[Sequential, Params]  # one model of an ensemble and its parameters
-
-
-def average(probs: Sequence[Array]) -> Array:
-    """The members' class probabilities (each (m, classes)) averaged: an ensemble's; one member's
-    come back unchanged."""
-    if not probs:
-        raise ValueError("an ensemble needs at least one member")
-    if len(probs) == 1:
-        return probs[0]
-    total = probs[0] + probs[1]
-    for more in probs[2:]:
-        total += more
-    total /= total.dtype.type(len(probs))
-    return total
 
 
 def to_arrays(model: Sequential, params: Params) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from core import model as M
 from core.augment import Augment
 from core.checks import require
+from core.data import N_PIXELS
 from core.layers import Array, Dense, Mode, Params
 from core.losses import cross_entropy_of_shifted, label_places, softmax_cross_entropy
 from core.metrics import accuracy, log_loss
@@ -99,7 +100,7 @@ def pack(X: Array, y: NDArray[Any], chunk_rows: int = CHUNK_ROWS) -> Packed:
 def _by_ink_box(X: Array) -> NDArray[np.intp]:
     """Rows of 28×28 pixels sorted by the top, bottom, left and right edges of their ink (rows of
     other widths, as tests use, keep their order)."""
-    if X.shape[1] != M.N_PIXELS:
+    if X.shape[1] != N_PIXELS:
         return np.arange(len(X))
     ink = X.reshape(len(X), 28, 28) != 0
     edges = []

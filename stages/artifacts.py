@@ -7,6 +7,8 @@ format. Stage modules never import each other; they meet here, as dvc.yaml's out
     train       -> data/model/member-<seed>.npz (stages/weights.py), for each of train.seeds, and
                    member-<seed>.json, what its bytes depend on besides the params (stages/blas.py);
                    data/plots/loss/member-<seed>.csv, data/plots/accuracy/member-<seed>.csv
+    score       -> data/scores/member-<seed>.npz: the member's probabilities (m, 10) float32 for
+                   the train, dev and test rows
     evaluate    -> data/metrics.json, data/plots/confusion.csv, data/plots/mistakes.png
     submit      -> data/submission.csv, data/kaggle.json
 """
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from core.data import N_PIXELS
+from core.data import N_CLASSES, N_PIXELS
 from core.serialization import load_npz, npz_bytes
 from stages.common import Failure, regular_file
 
@@ -31,6 +33,8 @@ PROCESSED = Path("data/processed")
 PROCESSED_INFO = "data.json"  # in PROCESSED: what data it is ("data")
 MODELS = Path("data/model")  # member-<seed>.npz for each of train.seeds (stages/weights.py)
 PLOTS = Path("data/plots")  # loss/ and accuracy/ member-<seed>.csv: each member's epochs
+SCORES = Path("data/scores")  # member-<seed>.npz: each member's probabilities for every split
+SPLITS = ("train", "dev", "test")
 METRICS = Path("data/metrics.json")
 CONFUSION = Path("data/plots/confusion.csv")
 MISTAKES = Path("data/plots/mistakes.png")
@@ -52,6 +56,10 @@ def member_weights(models: Path, seed: int) -> Path:
 def member_record(models: Path, seed: int) -> Path:
     """Where a member's NumPy and BLAS are recorded (stages/blas.py)."""
     return models / f"member-{seed}.json"
+
+
+def member_scores(scores: Path, seed: int) -> Path:
+    return scores / f"member-{seed}.npz"
 
 
 def member_history(plots: Path, seed: int) -> tuple[Path, Path]:
@@ -105,3 +113,28 @@ def read_split(processed: Path, name: str) -> Split:
         row = int(np.argmax(y > 9))
         raise Failure(f"{path}: y[{row}] is {y[row]}, not a digit 0..9: run 'digits preprocess' again")
     return Split(path, X, y, data_kind(processed / PROCESSED_INFO))
+
+
+def scores_bytes(probabilities: dict[str, NDArray[np.float32]]) -> bytes:
+    """A member's scores file: its probabilities (m, 10) for each split, SPLITS named."""
+    return npz_bytes({split: probabilities[split] for split in SPLITS})
+
+
+def read_scores(path: Path, rows: dict[str, int]) -> dict[str, NDArray[np.float32]]:
+    """A member's probabilities for the splits rows names, each checked against its rows."""
+    regular_file(path, "no such file: run 'digits score' (or 'dvc repro') first")
+    try:
+        arrays: dict[str, Any] = load_npz(path)
+    except ValueError as error:
+        raise Failure(f"{path}: {error}") from None
+    for split in rows:
+        probs = arrays.get(split)
+        if probs is None or probs.dtype != np.float32 or probs.shape != (rows[split], N_CLASSES):
+            found = "nothing" if probs is None else f"{probs.dtype} {probs.shape}"
+            raise Failure(
+                f"{path}: expected '{split}' of float32 ({rows[split]}, {N_CLASSES}), found {found}: "
+                "run 'digits score' (or 'dvc repro') again"
+            )
+        if not np.isfinite(probs).all():
+            raise Failure(f"{path}: '{split}' holds a non-finite number: run 'digits score' again")
+    return {split: arrays[split] for split in rows}

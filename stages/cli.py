@@ -28,12 +28,13 @@ app = typer.Typer(
 ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.")]
 Processed = Annotated[Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.")]
 Models = Annotated[Path, typer.Option(help="Folder of the members' weights, member-<seed>.npz each.")]
+Scores = Annotated[Path, typer.Option(help="Folder of the members' probabilities, member-<seed>.npz each.")]
 
 
 # The commands that run the network, batch after batch, and gain from reusing freed blocks
 # (stages/allocator.py); preprocess's one pandas parse only peaked higher with them kept. Each
 # also takes its share of the machine's cores while it runs (stages/cores.py).
-NETWORK_COMMANDS = ("train", "evaluate", "submit", "predict")
+NETWORK_COMMANDS = ("train", "score", "predict")
 
 
 @app.callback()
@@ -116,10 +117,31 @@ def train(
 
 @app.command()
 @fail_cleanly
-def evaluate(
+def score(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
+    scores: Scores = A.SCORES,
+    seed: Annotated[
+        int | None, typer.Option(help="Score only the member of this seed (one of train.seeds).")
+    ] = None,
+) -> None:
+    """Write each member's class probabilities for the train, dev and test rows, which evaluate
+    and submit average: the dev and test rows averaged over predict.tta's shifted views."""
+    from stages import cores
+    from stages import score as stage
+
+    tta = C.load(C.Predict, params).tta
+    with cores.claimed():
+        stage.run(C.load(C.Train, params), tta, seed, processed, models, scores, params)
+
+
+@app.command()
+@fail_cleanly
+def evaluate(
+    params: ParamsFile = C.PARAMS,
+    processed: Processed = A.PROCESSED,
+    scores: Scores = A.SCORES,
     metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = A.METRICS,
     confusion: Annotated[
         Path, typer.Option(help="Dev-set actual,predicted CSV (a DVC confusion plot).")
@@ -132,12 +154,9 @@ def evaluate(
     """Score the ensemble of train.seeds' members (their mean probabilities): accuracy, log loss,
     macro F1, and each digit's precision and recall, on train and dev (and, on the offline sample,
     on its held-back test labels), and each member's dev accuracy."""
-    from stages import cores
     from stages import evaluate as stage
 
-    tta = C.load(C.Predict, params).tta
-    with cores.claimed():
-        stage.run(C.load(C.Train, params), processed, models, metrics, confusion, mistakes, params, tta)
+    stage.run(C.load(C.Train, params), processed, scores, metrics, confusion, mistakes)
 
 
 @app.command()
@@ -145,7 +164,7 @@ def evaluate(
 def submit(
     params: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
-    models: Models = A.MODELS,
+    scores: Scores = A.SCORES,
     out: Annotated[Path, typer.Option(help="Submission CSV to write.")] = A.SUBMISSION,
     record: Annotated[
         Path,
@@ -166,16 +185,12 @@ def submit(
     With submit.upload: true, upload it to Kaggle with a message naming the git revision and the
     params, wait up to submit.wait seconds for its public score, and record both in RECORD.
     """
-    from stages import cores
     from stages import submit as stage
 
     if check is not None:
         stage.check(check, processed)
     else:
-        train = C.load(C.Train, params)
-        tta = C.load(C.Predict, params).tta
-        with cores.claimed():
-            stage.run(C.load(C.Submit, params), train, processed, models, out, record, params, tta)
+        stage.run(C.load(C.Submit, params), C.load(C.Train, params), processed, scores, out, record, params)
 
 
 @app.command()
@@ -217,6 +232,36 @@ def predict(
 
     with cores.claimed():
         stage.run(images, weights, show, params, tta)
+
+
+@app.command()
+@fail_cleanly
+def members(
+    set_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set-param",
+            "-S",
+            help="A params override as 'dvc exp run -S' takes it, e.g. -S preset=ensemble; repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Members trained at once. Default: this machine's cores.", min=1),
+    ] = None,
+    train_only: Annotated[
+        bool, typer.Option("--train-only", help="Train the members, but do not assemble the ensemble.")
+    ] = False,
+    params: ParamsFile = C.PARAMS,
+) -> None:
+    """Train the members of train.seeds side by side, each its own queued DVC experiment, JOBS at a
+    time; then assemble the ensemble with 'dvc exp run', which finds every member in DVC's run
+    cache and trains nothing."""
+    from stages import cores
+    from stages import members as stage
+
+    stage.run(set_param or [], jobs or cores.machine_cores(), train_only, params)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""evaluate: score the ensemble of train.seeds' members (the mean of their probabilities) on train,
-dev and (offline sample only) the held-back test.
+"""evaluate: score the ensemble of train.seeds' members (the mean of their probabilities, which
+score wrote) on train, dev and (offline sample only) the held-back test.
 
 data/metrics.json holds, for each split, `<split>_accuracy`, `<split>_loss` (log loss),
 `<split>_macro_f1`, and `<split>_precision` and `<split>_recall` by digit ("0".."9"), which
@@ -17,24 +17,25 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from core import model as M
-from core.data import scale_pixels
+from core.ensemble import average
 from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_class
 from core.metrics import confusion as confusion_counts
 from stages import imageio
-from stages import weights as weights_file
 from stages.artifacts import (
     CONFUSION,
     METRICS,
     MISTAKES,
-    MODELS,
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
+    SCORES,
+    SPLITS,
+    member_scores,
+    read_scores,
     read_split,
 )
 from stages.common import say, warn, write_bytes, write_text
-from stages.config import PARAMS, Train
+from stages.config import Train
 
 SHOWN = 32  # mistakes in the picture
 
@@ -42,30 +43,26 @@ SHOWN = 32  # mistakes in the picture
 def run(
     config: Train,
     processed: Path = PROCESSED,
-    models: Path = MODELS,
+    scores_folder: Path = SCORES,
     metrics: Path = METRICS,
     confusion: Path = CONFUSION,
     mistakes: Path = MISTAKES,
-    params_file: Path = PARAMS,
-    tta: float = 0.0,
 ) -> None:
-    """Score the members of config's model, each averaged over its views moved tta pixels (if tta);
-    with config.full_data (the dev rows were trained on) there is no dev score."""
-    paths = weights_file.member_paths(models, config.seeds)
-    members = weights_file.read_members(paths, config.layers, params_file)
+    """Score the members' mean probabilities; with config.full_data (the dev rows were trained on)
+    there is no dev score."""
+    splits = {split: read_split(processed, split) for split in SPLITS}
+    rows = {split: len(loaded.pixels) for split, loaded in splits.items()}
+    each = [read_scores(member_scores(scores_folder, seed), rows) for seed in config.seeds]
     scores: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
-    data = "custom"
-    for split in ("train", "test") if config.full_data else ("train", "dev", "test"):
-        loaded = read_split(processed, split)
-        pixels, labels, data = loaded.pixels, loaded.labels, loaded.data
+    data = splits["train"].data
+    for split in ("train", "test") if config.full_data else SPLITS:
+        pixels, labels = splits[split].pixels, splits[split].labels
         if labels is None:  # the competition's test set
             continue
-        X = scale_pixels(pixels)
-        each = weights_file.probabilities(members, paths, X, tta)  # (m, 10) each
-        probs = M.average(each)
+        probs = average([member[split] for member in each])
         predictions = probs.argmax(axis=1)
         scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)
         scores[f"{split}_loss"] = round(log_loss(probs, labels), 6)
@@ -76,15 +73,15 @@ def run(
             scores[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
         if split == "dev":
             scores["member_dev_accuracy"] = {
-                str(seed): round(accuracy(labels, p.argmax(axis=1)), 6)
-                for seed, p in zip(config.seeds, each, strict=True)
+                str(seed): round(accuracy(labels, member["dev"].argmax(axis=1)), 6)
+                for seed, member in zip(config.seeds, each, strict=True)
             }
             dev_predictions, dev_labels = predictions, labels
             picture = _mistakes_picture(pixels, labels, probs)
     scores["data"] = data
     write_text(metrics, json.dumps(scores, indent=2) + "\n")
-    rows = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
-    write_text(confusion, "actual,predicted\n" + "\n".join(rows) + "\n")
+    pairs = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
+    write_text(confusion, "actual,predicted\n" + "\n".join(pairs) + "\n")
     write_bytes(mistakes, picture)
     say("  ".join(f"{key} {value}" for key, value in scores.items() if not isinstance(value, dict)))
     if config.full_data:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from core import model as M
 from core.data import scale_pixels
+from core.ensemble import average
 from core.images import to_mnist
 from stages import imageio
 from stages import weights as weights_file
@@ -39,7 +39,7 @@ def run(
     check_tta(tta, "--tta")
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
     X = scale_pixels(digits.reshape(len(images), -1))
-    probs = M.average(weights_file.probabilities(members, paths, X, tta))  # (n, 10)
+    probs = average(weights_file.probabilities(members, paths, X, tta))  # (n, 10)
     for path, p in zip(images, probs, strict=True):
         top = np.argsort(-p, kind="stable")[:3]
         say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")

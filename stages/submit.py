@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from core import model as M
-from core.data import scale_pixels
+from core.ensemble import average
 from stages import csvio, kaggle_client
-from stages import weights as weights_file
 from stages.artifacts import (
     KAGGLE,
-    MODELS,
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
+    SCORES,
     SUBMISSION,
+    member_scores,
+    read_scores,
     read_split,
 )
 from stages.common import Failure, say, warn, write_bytes, write_text
@@ -36,26 +36,24 @@ def run(
     config: Submit,
     train: Train,
     processed: Path = PROCESSED,
-    models: Path = MODELS,
+    scores: Path = SCORES,
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
     params: Path = PARAMS,
-    tta: float = 0.0,
 ) -> None:
-    """Write the submission of train's ensemble (its members' mean probabilities, each member's over
-    its views moved tta pixels if tta), then upload it
-    if config says so, with a message naming train's values."""
+    """Write the submission of train's ensemble (its members' mean probabilities, which score
+    wrote), then upload it if config says so, with a message naming train's values."""
     if config.wait < 0:
         raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
-    paths = weights_file.member_paths(models, train.seeds)
-    members = weights_file.read_members(paths, train.layers, params)
     test = read_split(processed, "test")
     pixels, data = test.pixels, test.data
     if config.upload and data == OFFLINE_SAMPLE:
         raise Failure(
             "submit.upload: this run is on the offline sample, whose predictions are not for Kaggle"
         )
-    labels = M.average(weights_file.probabilities(members, paths, scale_pixels(pixels), tta)).argmax(axis=1)
+    rows = {"test": len(pixels)}
+    each = [read_scores(member_scores(scores, seed), rows)["test"] for seed in train.seeds]
+    labels = average(each).argmax(axis=1)
     content = csvio.submission_bytes(labels)
     write_bytes(out, content, check=lambda written: csvio.read_labels(written, len(pixels), str(out)))
     say(f"wrote {out}: {len(labels)} rows; label counts {np.bincount(labels, minlength=10).tolist()}")

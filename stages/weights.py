@@ -9,6 +9,8 @@ import numpy as np
 
 from core import model as M
 from core.augment import shifted_copies
+from core.data import N_CLASSES
+from core.ensemble import average
 from core.layers import Array, Params
 from core.parts import Workers
 from core.serialization import load_npz, npz_bytes
@@ -69,8 +71,8 @@ def probabilities(members: list[M.Member], paths: list[Path], X: Array, tta: flo
         for start in range(0, len(X), VIEW_ROWS):
             views = shifted_copies(X[start : start + VIEW_ROWS], tta)  # made once for all members
             for member, path, part in zip(members, paths, parts, strict=True):
-                part.append(M.average([_proba(member, path, view, workers) for view in views]))
-    return [np.concatenate(part) if part else np.zeros((0, M.N_CLASSES), np.float32) for part in parts]
+                part.append(average([_proba(member, path, view, workers) for view in views]))
+    return [np.concatenate(part) if part else np.zeros((0, N_CLASSES), np.float32) for part in parts]
 
 
 def _proba(member: M.Member, path: Path, X: Array, workers: Workers) -> Array:

@@ -36,7 +36,7 @@ from tests.conftest import write_competition_csvs, write_params
 from tests.test_pipeline import repo  # noqa: F401  (a fixture, for the dvc repro case)
 from tests.test_pipeline import run as run_in
 
-STAGES = ("download", "preprocess", "train", "evaluate", "submit")
+STAGES = ("download", "preprocess", "train", "score", "evaluate", "submit")
 HEADER = ",".join(csvio.TRAIN_HEADER)
 WEIGHTS = Path("data/model/member-0.npz")
 
@@ -343,14 +343,14 @@ PARAMS_CASES = {
         "train",
         "'train.label_smoothing' must be in [0, 1), found 1.0",
     ),
-    "tta too far (evaluate)": ("tta: 0.0", "tta: 3", "evaluate", "'predict.tta' must be in [0, 2] pixels"),
-    "tta not a number (submit)": (
+    "tta too far": ("tta: 0.0", "tta: 3", "score", "'predict.tta' must be in [0, 2] pixels"),
+    "tta not a number": (
         "tta: 0.0",
         "tta: half",
-        "submit",
+        "score",
         "'predict.tta' must be a number, found 'half'",
     ),
-    "tta NaN (evaluate)": ("tta: 0.0", "tta: .nan", "evaluate", "'predict.tta' must be in [0, 2] pixels"),
+    "tta NaN": ("tta: 0.0", "tta: .nan", "score", "'predict.tta' must be in [0, 2] pixels"),
     "unknown optimizer": (
         "optimizer: gd",
         "optimizer: rmsprop",
@@ -479,10 +479,11 @@ def test_bad_params(ran, case):
     _fails(ran, stage, "params.yaml", message)
 
 
-@pytest.mark.parametrize("stage", ["evaluate", "submit"])
-def test_a_member_that_was_not_trained(ran, stage):
+def test_a_member_that_was_not_trained_or_scored(ran):
     _edit(ran, "seeds: [0]", "seeds: [0, 1]")
-    _fails(ran, stage, "data/model/member-1.npz", "no such file: run 'digits train' (or 'dvc repro') first")
+    _fails(ran, "score", "data/model/member-1.npz", "no such file: run 'digits train' (or 'dvc repro') first")
+    for stage in ("evaluate", "submit"):
+        _fails(ran, stage, "data/scores/member-1.npz", "no such file: run 'digits score'")
 
 
 def test_training_a_member_train_seeds_does_not_list(ran):
@@ -566,7 +567,7 @@ WEIGHTS_CASES = {
 }
 
 
-@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+@pytest.mark.parametrize("stage", ["score"])
 @pytest.mark.parametrize("case", sorted(WEIGHTS_CASES))
 def test_bad_weights(ran, case, stage):
     content, message = WEIGHTS_CASES[case]
@@ -580,7 +581,7 @@ def test_bad_weights(ran, case, stage):
     _fails(ran, stage, WEIGHTS, message)
 
 
-@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+@pytest.mark.parametrize("stage", ["score"])
 def test_weights_of_another_model_than_params_describe(ran, stage):
     _edit(ran, "[dense 10, relu, dense 10]", "[dense 32, relu, dense 10]")
     _fails(
@@ -590,6 +591,44 @@ def test_weights_of_another_model_than_params_describe(ran, stage):
         "holds the model [dense 10, relu, dense 10], but 'train.layers' in params.yaml is "
         "[dense 32, relu, dense 10]: run 'digits train' (or 'dvc repro') to train it",
     )
+
+
+SCORES = Path("data/scores/member-0.npz")
+
+
+def _scores_with(ran: Path, change) -> bytes:
+    arrays = load_npz(ran / SCORES)
+    change(arrays)
+    return npz_bytes(arrays)
+
+
+SCORES_CASES = {
+    "missing": (None, "no such file: run 'digits score' (or 'dvc repro') first"),
+    "not npz": (lambda ran: b"train,dev\n1,2\n", "not a readable .npz archive"),
+    "a row short": (
+        lambda ran: _scores_with(ran, lambda a: a.update(test=a["test"][:-1])),
+        "expected 'test' of float32 (30, 10), found float32 (29, 10): run 'digits score'",
+    ),
+    "float64": (
+        lambda ran: _scores_with(ran, lambda a: a.update(test=a["test"].astype(np.float64))),
+        "expected 'test' of float32 (30, 10), found float64 (30, 10)",
+    ),
+    "a NaN": (
+        lambda ran: _scores_with(ran, lambda a: a["test"].__setitem__((4, 2), np.nan)),
+        "'test' holds a non-finite number",
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "submit"])
+@pytest.mark.parametrize("case", sorted(SCORES_CASES))
+def test_bad_scores(ran, case, stage):
+    make, message = SCORES_CASES[case]
+    if make is None:
+        (ran / SCORES).unlink()
+    else:
+        (ran / SCORES).write_bytes(make(ran))
+    _fails(ran, stage, SCORES, message)
 
 
 # ==== Second round (issue 14): whatever the input or the fault, one line, no hang, no debris ====
@@ -649,7 +688,7 @@ NON_FINITE_WEIGHTS = {
 }
 
 
-@pytest.mark.parametrize("command", [["evaluate"], ["submit"], ["predict", "digit.png"]])
+@pytest.mark.parametrize("command", [["score"], ["predict", "digit.png"]])
 @pytest.mark.parametrize("case", sorted(NON_FINITE_WEIGHTS))
 def test_weights_that_are_not_finite_are_refused(ran, case, command):
     from PIL import Image, ImageDraw
@@ -770,7 +809,7 @@ WEIGHTS_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("command", ["evaluate", "submit"])
+@pytest.mark.parametrize("command", ["score"])
 @pytest.mark.parametrize("case", sorted(WEIGHTS_FAULTS))
 def test_a_weights_file_that_lies_or_breaks(ran, case, command):
     fault, message = WEIGHTS_FAULTS[case]
@@ -1034,7 +1073,7 @@ def test_competition_csvs_as_valid_tools_write_them_are_read(ran, tmp_path, name
         assert result.exit_code == 0, result.output
     kind = "train" if name == "train.csv" else "test"
     before = load_npz(ran / "data/processed" / f"{kind}.npz")
-    for stage in ("train", "evaluate", "submit"):
+    for stage in ("train", "score", "evaluate", "submit"):
         assert CliRunner().invoke(app, [stage]).exit_code == 0
     assert before["X"].shape[1] == 784
 
@@ -1149,7 +1188,7 @@ FOLDER_FOR_A_FILE = {
         "a folder, expected a file to write",
     ),
     "a file for the models folder": (
-        ["evaluate", "--models", "params.yaml"],
+        ["score", "--models", "params.yaml"],
         "params.yaml/member-0.npz",
         "cannot read it (Not a directory)",
     ),
@@ -1184,7 +1223,7 @@ def on_the_sample(project: Path) -> Path:
     ("old", "new", "stage", "file", "message"),
     [
         ("alpha: 0.5", "alpha: 1.0e+30", "train", "params.yaml", "makes training diverge"),
-        ("seeds: [0]", "seeds: [0, 1]", "evaluate", WEIGHTS.with_name("member-1.npz"), "no such file"),
+        ("seeds: [0]", "seeds: [0, 1]", "score", WEIGHTS.with_name("member-1.npz"), "no such file"),
         ("upload: false", "upload: true", "submit", "submit.upload", "this run is on the offline sample"),
     ],
 )

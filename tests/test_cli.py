@@ -28,13 +28,13 @@ def digits(*args):
 
 
 def run_all():
-    for stage in ("download", "preprocess", "train", "evaluate", "submit"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate", "submit"):
         result = digits(stage)
         assert result.exit_code == 0, (stage, result.output)
 
 
 def test_every_stage_has_help():
-    for stage in ("download", "preprocess", "train", "evaluate", "submit"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate", "submit", "members"):
         result = digits(stage, "--help")
         assert result.exit_code == 0
         assert "--params" in result.output or "--weights" in result.output
@@ -86,7 +86,7 @@ def test_train_writes_float32_weights_and_history(project):
 
 
 def test_evaluate_writes_metrics_and_confusion(project):
-    for stage in ("download", "preprocess", "train"):
+    for stage in ("download", "preprocess", "train", "score"):
         digits(stage)
     result = digits("evaluate")
     assert result.exit_code == 0, result.output
@@ -152,8 +152,8 @@ def test_an_ensemble_averages_its_members_probabilities(project):
 
 
 def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(project, tmp_path):
-    """predict.tta: evaluate, submit and predict average each member over the four copies moved
-    tta pixels, then the members; 0 leaves the images alone."""
+    """predict.tta: score (for evaluate and submit) and predict average each member over the four
+    copies moved tta pixels, then the members; 0 leaves the images alone."""
     from core.augment import shifted_copies
     from tests.drawn import draw
 
@@ -162,7 +162,7 @@ def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(pro
     run_all()
     plain = (project / "data/submission.csv").read_bytes()
     params.write_text(params.read_text().replace("tta: 0.0", "tta: 0.5"))
-    for stage in ("evaluate", "submit"):
+    for stage in ("score", "evaluate", "submit"):
         assert digits(stage).exit_code == 0
     members = [M.from_arrays(load_npz(project / f"data/model/member-{seed}.npz")) for seed in (0, 1)]
 
@@ -187,7 +187,7 @@ def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(pro
     result = digits("predict", str(picture), "--tta", "5")
     assert result.exit_code == 1 and "--tta must be in [0, 2] pixels" in result.output
     params.write_text(params.read_text().replace("tta: 0.5", "tta: 0.0"))
-    assert digits("submit").exit_code == 0
+    assert digits("score").exit_code == 0 and digits("submit").exit_code == 0
     assert (project / "data/submission.csv").read_bytes() == plain
 
 
@@ -217,7 +217,7 @@ def test_the_offline_sample_is_the_competitions_shape_and_says_so(tmp_path, monk
     assert train.shape == (4000, 785) and labels.shape == (1000, 2)
     assert np.bincount(train[:, 0]).tolist() == [400] * 10  # the file is sorted by label: split by class
     assert np.bincount(labels[:, 1]).tolist() == [100] * 10
-    for stage in ("preprocess", "train", "evaluate"):
+    for stage in ("preprocess", "train", "score", "evaluate"):
         assert digits(stage).exit_code == 0
     metrics = json.loads((tmp_path / "data/metrics.json").read_text())
     assert metrics["data"] == "offline-sample" and "test_accuracy" in metrics
@@ -277,16 +277,22 @@ def test_a_failed_download_keeps_the_previous_data(project, tmp_path):
     assert (project / "data/raw/train.csv").read_bytes() == before
 
 
-def test_missing_weights_say_what_to_run(project):
-    result = digits("evaluate")
+def test_missing_weights_and_scores_say_what_to_run(project):
+    for stage in ("download", "preprocess"):
+        assert digits(stage).exit_code == 0
+    result = digits("score")
     assert result.exit_code == 1
     assert "data/model/member-0.npz: no such file: run 'digits train'" in result.output
+    for stage in ("evaluate", "submit"):
+        result = digits(stage)
+        assert result.exit_code == 1
+        assert "data/scores/member-0.npz: no such file: run 'digits score'" in result.output
 
 
 def test_full_data_trains_on_the_dev_rows_too_and_claims_no_dev_score(project):
     text = (project / "params.yaml").read_text().replace("full_data: false", "full_data: true")
     (project / "params.yaml").write_text(text)
-    for stage in ("download", "preprocess", "train", "evaluate"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate"):
         result = digits(stage)
         assert result.exit_code == 0, (stage, result.output)
         if stage == "train":
@@ -375,7 +381,7 @@ def uploading(project, wait=0):
     params.write_text(
         params.read_text().replace("upload: false", "upload: true").replace("wait: 0", f"wait: {wait}")
     )
-    for stage in ("download", "preprocess", "train", "evaluate"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate"):
         assert digits(stage).exit_code == 0
 
 

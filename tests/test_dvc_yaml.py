@@ -132,3 +132,9 @@ def test_the_package_init_files_hold_only_a_docstring():
     for package in PACKAGES:
         body = ast.parse((ROOT / package / "__init__.py").read_text()).body
         assert len(body) == 1 and isinstance(body[0], ast.Expr), package
+
+
+def test_evaluate_and_submit_average_scores_without_loading_the_network():
+    """The members' forward passes run once each, in score@<seed>; the ensemble is a mean."""
+    for command in ("evaluate", "submit"):
+        assert not {"core/model.py", "core/conv.py", "core/layers.py"} & code_of(command), command

@@ -224,7 +224,7 @@ def allow_upload(project: Path, wait: int) -> None:
 
 def ready_to_upload(wait: int = 5) -> None:
     allow_upload(Path.cwd(), wait)
-    for stage in ("download", "preprocess", "train", "evaluate"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate"):
         result = digits(stage)
         assert result.exit_code == 0, (stage, result.output)
 
@@ -323,7 +323,7 @@ def test_a_just_made_submission_that_404s_is_asked_again(server, fast_polls):
 
 
 def test_without_upload_the_client_is_never_used(server):
-    for stage in ("download", "preprocess", "train", "evaluate"):
+    for stage in ("download", "preprocess", "train", "score", "evaluate"):
         digits(stage)
     server.state.received.clear()
     result = digits("submit")
@@ -396,7 +396,7 @@ def test_dvc_repro_downloads_uploads_and_records_the_score(server, tmp_path):
     result = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     stages = re.findall(r"Running stage '([\w@]+)'", result.stdout)
-    assert stages == ["download", "preprocess", "train@0", "evaluate", "submit"]
+    assert stages == ["download", "preprocess", "train@0", "score@0", "evaluate", "submit"]
     assert "DownloadDataFiles" in methods(server)
     (uploaded,) = server.state.uploads.values()
     assert uploaded == (repo / "data/submission.csv").read_bytes()

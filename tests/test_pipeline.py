@@ -46,7 +46,8 @@ def repo(tmp_path):
 
 
 def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
-    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train@0", "evaluate", "submit"]
+    everything = ["download", "preprocess", "train@0", "score@0", "evaluate", "submit"]
+    assert ran(run(repo, "dvc", "repro")) == everything
     weights = (repo / "data/model/member-0.npz").read_bytes()
     metrics = json.loads((repo / "data/metrics.json").read_text())
     assert metrics["data"] == "custom" and 0 <= metrics["dev_accuracy"] <= 1
@@ -57,8 +58,12 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
 
     params = repo / "params.yaml"
     params.write_text(params.read_text().replace("alpha: 0.5", "alpha: 0.2"))
-    assert ran(run(repo, "dvc", "repro")) == ["train@0", "evaluate", "submit"]
+    assert ran(run(repo, "dvc", "repro")) == ["train@0", "score@0", "evaluate", "submit"]
     assert (repo / "data/model/member-0.npz").read_bytes() != weights
+
+    params.write_text(params.read_text().replace("tta: 0.0", "tta: 0.5"))  # re-scores, re-trains nothing
+    assert ran(run(repo, "dvc", "repro")) == ["score@0", "evaluate", "submit"]
+    params.write_text(params.read_text().replace("tta: 0.5", "tta: 0.0"))
 
     params.write_text(params.read_text().replace("alpha: 0.2", "alpha: 0.5"))
     run(repo, "dvc", "repro", "--force")
@@ -66,7 +71,7 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
 
     other = write_competition_csvs(tmp_path / "other", n_train=150)
     write_params(repo, str(other), iterations=20)
-    assert ran(run(repo, "dvc", "repro")) == ["download", "preprocess", "train@0", "evaluate", "submit"]
+    assert ran(run(repo, "dvc", "repro")) == everything
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
 
 
@@ -90,8 +95,8 @@ def test_a_code_change_re_runs_the_stages_that_run_it_and_dvc_commit_records_a_h
 
 
 def test_each_member_is_a_stage_of_its_own(repo):
-    """Raising the ensemble from 1 to 3 members trains the 2 new ones, 3 to 5 the 2 after them;
-    lowering it trains none: evaluate and submit average only the members train.seeds lists."""
+    """Raising the ensemble from 1 to 3 members trains and scores the 2 new ones, 3 to 5 the 2 after
+    them; lowering it trains none: evaluate and submit average only the members train.seeds lists."""
     params = repo / "params.yaml"
 
     def seeds(*values):
@@ -102,10 +107,10 @@ def test_each_member_is_a_stage_of_its_own(repo):
         assert stages[-2:] == ["evaluate", "submit"], stages
         return set(stages[:-2])
 
-    assert seeds(0) == {"download", "preprocess", "train@0"}
+    assert seeds(0) == {"download", "preprocess", "train@0", "score@0"}
     first = (repo / "data/model/member-0.npz").read_bytes()
-    assert seeds(0, 1, 2) == {"train@1", "train@2"}
-    assert seeds(0, 1, 2, 3, 4) == {"train@3", "train@4"}
+    assert seeds(0, 1, 2) == {"train@1", "train@2", "score@1", "score@2"}
+    assert seeds(0, 1, 2, 3, 4) == {"train@3", "train@4", "score@3", "score@4"}
     assert seeds(0, 1, 2) == set()
     metrics = json.loads((repo / "data/metrics.json").read_text())
     assert set(metrics["member_dev_accuracy"]) == {"0", "1", "2"}
@@ -214,5 +219,32 @@ def test_a_killed_training_leaves_the_previous_weights_and_repro_recovers(repo):
     assert (model / "member-0.npz").read_bytes() == before
     assert not list(model.glob("*.tmp")) and not list(model.glob(".*.tmp"))  # no half-written file
     params.write_text(params.read_text().replace("epochs: 1000000", "epochs: 25"))
-    assert ran(run(repo, "dvc", "repro")) == ["train@0", "evaluate", "submit"]
+    assert ran(run(repo, "dvc", "repro")) == ["train@0", "score@0", "evaluate", "submit"]
     assert (model / "member-0.npz").read_bytes() != before
+
+
+def test_members_train_side_by_side_and_the_assembling_run_trains_nothing(repo, tmp_path):
+    """`digits members`: one queued experiment per member, two at a time; then `dvc exp run`
+    restores every member from the run cache, and the members' own experiments are gone. A
+    member's bytes are those it has when trained alone."""
+    _commit_with_hydra(repo, write_competition_csvs(tmp_path / "csvs", n_train=200))
+    overrides = [
+        "preset=mlp",
+        "preprocess.dev_rows=40",
+        "train.epochs=3",
+        "train.threads=2",
+        "train.seeds=[0,1,2]",
+    ]
+    output = run(repo, "digits", "members", "-j", "2", *(a for o in overrides for a in ("-S", o)))
+    queued, assembling = output.split("assembling the ensemble, which trains nothing")
+    assert {f"train@{seed}" for seed in (0, 1, 2)} <= set(ran(queued))
+    assert ran(assembling) == ["evaluate", "submit"], assembling
+    for seed in (0, 1, 2):
+        assert f"Stage 'train@{seed}' is cached - skipping run" in assembling
+        assert f"Stage 'score@{seed}' is cached - skipping run" in assembling
+    metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert set(metrics["member_dev_accuracy"]) == {"0", "1", "2"}
+    assert "member-" not in run(repo, "dvc", "exp", "list", stdout_only=True)
+    alone = tmp_path / "alone"
+    run(repo, "digits", "train", "--seed", "1", "--models", str(alone), "--plots", str(tmp_path / "plots"))
+    assert (alone / "member-1.npz").read_bytes() == (repo / "data/model/member-1.npz").read_bytes()

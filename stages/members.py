@@ -1,0 +1,95 @@
+"""digits members: an ensemble's members trained side by side, each its own DVC experiment, then
+the ensemble assembled with nothing left to train.
+
+    digits members --jobs 2 -S preset=ensemble
+
+1. params.yaml is composed from conf/ with the overrides, as `dvc exp run -S` composes it, and
+   `dvc repro preprocess` brings the data up to date, so that no member has to.
+2. Each member of train.seeds is queued as an experiment that runs only its own stages,
+   `dvc exp run --queue -S 'train.seeds=[<seed>]' score@<seed>` (train@<seed>, then its
+   scores), and DVC's queue runs them `jobs` at a time, each in a temporary copy of the
+   workspace (`dvc exp run --run-all`). Each member's processes take their share of the cores
+   (stages/cores.py), which never changes their bytes: they are those of the member trained
+   alone. Each lands in DVC's run cache.
+3. `dvc exp run -S ...` in the workspace finds every train@<seed> and score@<seed> in the run
+   cache ("is cached - skipping run"), trains nothing, and averages the members. The members'
+   own experiments, which hold no ensemble's metrics, are removed; their outputs stay in the cache.
+
+With --train-only the third step is left out: on a team, each machine trains its share of the
+seeds and pushes them (`dvc push --run-cache`); one machine assembles (README, "Working as a team").
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from stages import config as C
+from stages.common import Failure, say
+
+STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
+
+
+def run(overrides: list[str], jobs: int, train_only: bool = False, params: Path = C.PARAMS) -> None:
+    root = params.resolve().parent
+    _compose(root, params, overrides)
+    seeds = C.load(C.Train, params).seeds
+    say(f"members {seeds}: {jobs} at a time; first the data, in the workspace")
+    _dvc(root, "repro", "preprocess")
+    tag = secrets.token_hex(3)
+    names = [f"member-{seed}-{tag}" for seed in seeds]
+    for seed, name in zip(seeds, names, strict=True):
+        # params.yaml is composed already: the member changes only its seeds (no Hydra again)
+        only = ["-S", f"train.seeds=[{seed}]", f"score@{seed}"]
+        _dvc(root, "exp", "run", "--queue", "--no-hydra", "-n", name, *only)
+    _dvc(root, "exp", "run", "--run-all", "--jobs", str(jobs))
+    failed = [name for name in names if _status(root, name) != STATUS_DONE]
+    if failed:
+        raise Failure(
+            f"{len(failed)} of {len(names)} members failed: {', '.join(failed)}; see why with "
+            f"'dvc queue logs {failed[0]}'"
+        )
+    if not train_only:
+        say("every member is in the run cache: assembling the ensemble, which trains nothing")
+        _dvc(root, "exp", "run", *(arg for override in overrides for arg in ("-S", override)))
+    _dvc(root, "exp", "remove", *names)  # from the queue's list too
+
+
+def _compose(root: Path, params: Path, overrides: list[str]) -> None:
+    """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call)."""
+    from dvc.repo import Repo
+    from dvc.utils.hydra import apply_overrides, compose_and_dump
+
+    try:
+        with Repo(str(root)) as repo:
+            hydra = repo.config.get("hydra", {})
+        if hydra.get("enabled", False):
+            config_dir = str(root / hydra.get("config_dir", "conf"))
+            plugins = str(root / hydra.get("plugins_path", ""))
+            compose_and_dump(params, config_dir, None, hydra.get("config_name", "config"), plugins, overrides)
+        else:
+            apply_overrides(params, overrides)
+    except Exception as error:  # Hydra's and DVC's errors share no base class
+        raise Failure(f"{params}: cannot apply {' '.join(overrides) or 'no overrides'}: {error}") from None
+
+
+def _dvc(root: Path, *args: str) -> None:
+    """Run DVC (this environment's), its output shown as it comes; a Failure if it fails."""
+    command = [sys.executable, "-m", "dvc", *args]
+    result = subprocess.run(command, cwd=root, env=os.environ, check=False)
+    if result.returncode != 0:
+        raise Failure(f"'dvc {' '.join(args)}' failed (exit code {result.returncode}); see its output above")
+
+
+def _status(root: Path, name: str) -> str:
+    """What `dvc queue status` says of the experiment name ('' if it does not list it)."""
+    command = [sys.executable, "-m", "dvc", "queue", "status"]
+    table = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False).stdout
+    for line in table.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[1] == name:
+            return words[-1]
+    return ""

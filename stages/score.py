@@ -1,0 +1,57 @@
+"""score: one member's class probabilities for the train, dev and test rows, which evaluate and
+submit average over the members (dvc.yaml runs each member's as its own stage, score@<seed>).
+
+The dev and test rows are scored as predict.tta says (each member averaged over the digit moved
+that many pixels four ways); the train rows as they are: their scores only say how closely the
+members fit what they learned from, and test-time augmentation would cost four times as much
+there. A member is scored once, in its own process (side by side with others under `digits
+members`), and growing an ensemble scores only its new members.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.data import scale_pixels
+from stages import weights as weights_file
+from stages.artifacts import (
+    MODELS,
+    PROCESSED,
+    SCORES,
+    SPLITS,
+    member_scores,
+    member_weights,
+    read_split,
+    scores_bytes,
+)
+from stages.common import Failure, check_writable, say, write_bytes
+from stages.config import PARAMS, Train
+
+
+def run(
+    config: Train,
+    tta: float,
+    seed: int | None = None,
+    processed: Path = PROCESSED,
+    models: Path = MODELS,
+    scores: Path = SCORES,
+    params_file: Path = PARAMS,
+) -> None:
+    """Score the member of the given seed, which train.seeds must list; with none, every member."""
+    if seed is not None and seed not in config.seeds:
+        raise Failure(f"{params_file}: 'train.seeds' is {config.seeds}: it has no member {seed} to score")
+    splits = {split: read_split(processed, split) for split in SPLITS}
+    check_writable(scores)
+    for member in config.seeds if seed is None else [seed]:
+        path = member_weights(models, member)
+        weights = weights_file.read(path, config.layers, params_file)
+        probabilities = {
+            split: weights_file.probabilities(
+                [weights], [path], scale_pixels(loaded.pixels), 0.0 if split == "train" else tta
+            )[0]
+            for split, loaded in splits.items()
+        }
+        out = member_scores(scores, member)
+        write_bytes(out, scores_bytes(probabilities))
+        views = f", each over four views moved {tta:g} pixels" if tta else ""
+        say(f"wrote {out}: member {member}'s probabilities for the train, dev and test rows{views}")
