@@ -250,9 +250,6 @@ def members(
         int | None,
         typer.Option("--jobs", "-j", help="Members trained at once. Default: this machine's cores.", min=1),
     ] = None,
-    train_only: Annotated[
-        bool, typer.Option("--train-only", help="Train the members, but do not assemble the ensemble.")
-    ] = False,
     params: ParamsFile = C.PARAMS,
 ) -> None:
     """Train the members of train.seeds side by side, each its own queued DVC experiment, JOBS at a
@@ -261,7 +258,7 @@ def members(
     from stages import cores
     from stages import members as stage
 
-    stage.run(set_param or [], jobs or cores.machine_cores(), train_only, params)
+    stage.run(set_param or [], jobs or cores.machine_cores(), params)
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ the ensemble assembled with nothing left to train.
    cache ("is cached - skipping run"), trains nothing, and averages the members. The members'
    own experiments, which hold no ensemble's metrics, are removed; their outputs stay in the cache.
 
-With --train-only the third step is left out: on a team, each machine trains its share of the
-seeds and pushes them (`dvc push --run-cache`); one machine assembles (README, "Working as a team").
+On a team, each machine runs this for its share of the seeds, then `dvc push --run-cache`; one
+machine assembles them all with `dvc exp run --pull` (README, "Working as a team").
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from stages.common import Failure, say
 STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
 
 
-def run(overrides: list[str], jobs: int, train_only: bool = False, params: Path = C.PARAMS) -> None:
+def run(overrides: list[str], jobs: int, params: Path = C.PARAMS) -> None:
     root = params.resolve().parent
     _compose(root, params, overrides)
     seeds = C.load(C.Train, params).seeds
@@ -52,9 +52,8 @@ def run(overrides: list[str], jobs: int, train_only: bool = False, params: Path 
             f"{len(failed)} of {len(names)} members failed: {', '.join(failed)}; see why with "
             f"'dvc queue logs {failed[0]}'"
         )
-    if not train_only:
-        say("every member is in the run cache: assembling the ensemble, which trains nothing")
-        _dvc(root, "exp", "run", *(arg for override in overrides for arg in ("-S", override)))
+    say("every member is in the run cache: assembling the ensemble, which trains nothing")
+    _dvc(root, "exp", "run", *(arg for override in overrides for arg in ("-S", override)))
     _dvc(root, "exp", "remove", *names)  # from the queue's list too
 
 

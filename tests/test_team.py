@@ -6,6 +6,7 @@ agree everywhere; a member without the files pulls data/raw from the DVC remote 
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -47,13 +48,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
+def start(tmp_path: Path, n_train: int = 120) -> tuple[Path, Path]:
+    """Alice sets the project up: her copy of the data, a bare git remote (origin.git) and a folder
+    DVC remote, the baseline run, pushed to both. Returns her clone and origin."""
     origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
-    alice, bob = machine(tmp_path / "alice-home"), machine(tmp_path / "bob-home")
+    alice = machine(tmp_path / "alice-home")
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-
-    # Alice sets the project up: her copy of the data, the shared remotes, the baseline run.
-    write_competition_csvs(tmp_path / "alice-home/kaggle/digit-recognizer")
+    write_competition_csvs(tmp_path / "alice-home/kaggle/digit-recognizer", n_train=n_train)
     a = tmp_path / "alice"
     a.mkdir()
     for name in ("dvc.yaml", "pyproject.toml", ".dvcignore"):
@@ -77,6 +78,12 @@ def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
     alice(a, "git", "remote", "add", "origin", str(origin))
     alice(a, "git", "push", "-q", "origin", "main")
     alice(a, "dvc", "push")
+    return a, origin
+
+
+def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
+    a, origin = start(tmp_path)
+    alice, bob = machine(tmp_path / "alice-home"), machine(tmp_path / "bob-home")
 
     # Bob has no copy of the data: he pulls the outputs, and download is up to date without it.
     b = tmp_path / "bob"
@@ -101,3 +108,35 @@ def test_two_machines_share_data_and_experiments_through_the_remotes(tmp_path):
     alice(a, "dvc", "pull")
     assert sha256(a / "data/model/member-0.npz") == bob_weights
     assert "alpha: 0.2" in (a / "params.yaml").read_text()
+
+
+def test_members_trained_on_two_machines_are_assembled_on_a_third_with_nothing_trained(tmp_path):
+    """README, "Working as a team": Bob and Carol each train their share of an ensemble's members
+    with `digits members` and push them with `dvc push --run-cache`; Alice's
+    `dvc exp run --pull` finds every member in the run cache, trains nothing, and her weights are
+    the trainers' bytes."""
+    a, origin = start(tmp_path, n_train=200)
+    alice = machine(tmp_path / "alice-home")
+
+    recipe = ["-S", "preset=mlp", "-S", "preprocess.dev_rows=40", "-S", "train.epochs=2"]
+    weights = {}
+    for name, seeds in (("bob", "[0,1]"), ("carol", "[2,3]")):
+        trainer, clone = machine(tmp_path / f"{name}-home"), tmp_path / name
+        trainer(tmp_path, "git", "clone", "-q", str(origin), str(clone))
+        trainer(clone, "dvc", "pull")
+        trainer(clone, "digits", "members", "-j", "2", *recipe, "-S", f"train.seeds={seeds}")
+        trainer(clone, "dvc", "push", "--run-cache")
+        for seed in json.loads(seeds):  # the same member trained again by hand, outside DVC's queue
+            alone = tmp_path / f"{name}-alone"
+            trainer(
+                clone, "digits", "train", "--seed", str(seed), "--models", str(alone), "--plots", str(alone)
+            )
+            weights[seed] = sha256(alone / f"member-{seed}.npz")
+
+    assembled = alice(a, "dvc", "exp", "run", "--pull", *recipe, "-S", "train.seeds=[0,1,2,3]")
+    assert "Running stage 'train@" not in assembled and "Running stage 'score@" not in assembled, assembled
+    for seed in range(4):
+        assert f"Stage 'train@{seed}' is cached - skipping run" in assembled
+        assert sha256(a / f"data/model/member-{seed}.npz") == weights[seed]
+    metrics = json.loads((a / "data/metrics.json").read_text())
+    assert set(metrics["member_dev_accuracy"]) == {"0", "1", "2", "3"}
