@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,11 +35,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared/data/digit-recognizer/tra
 
 
 def project(X_rows, y, iterations):
+    """As `digits train` runs it: OpenBLAS on one thread per product, the chunks' products on
+    threads of its own, one per core."""
     net = M.seed_network()
     params = M.init(net, np.random.default_rng(0))
     no_dev = (X_rows[:0], y[:0])
     schedule = Schedule(epochs=iterations, batch_size=0, alpha=0.10)
-    fit(net, params, (X_rows, y, *no_dev), schedule, Optimizer("gd"), Augment(), np.random.default_rng(0))
+    cores = len(os.sched_getaffinity(0))
+    with threadpool_limits(1, user_api="blas"):
+        data, optimizer, rng = (X_rows, y, *no_dev), Optimizer("gd"), np.random.default_rng(0)
+        fit(net, params, data, schedule, optimizer, Augment(), rng, cores=lambda: cores)
     return lambda X: M.predict_proba(net, params, X).argmax(axis=1)
 
 
