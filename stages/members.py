@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from stages import config as C
-from stages.common import Failure, say
+from stages.common import Failure, one_line, say
 
 STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
 
@@ -58,21 +59,36 @@ def run(overrides: list[str], jobs: int, params: Path = C.PARAMS) -> None:
 
 
 def _compose(root: Path, params: Path, overrides: list[str]) -> None:
-    """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call)."""
+    """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call),
+    written only once every section of it checks out."""
     from dvc.repo import Repo
     from dvc.utils.hydra import apply_overrides, compose_and_dump
 
+    composed = params.with_name(f".{params.name}.{os.getpid()}.tmp")  # beside it: conf/ is found
     try:
         with Repo(str(root)) as repo:
             hydra = repo.config.get("hydra", {})
         if hydra.get("enabled", False):
             config_dir = str(root / hydra.get("config_dir", "conf"))
             plugins = str(root / hydra.get("plugins_path", ""))
-            compose_and_dump(params, config_dir, None, hydra.get("config_name", "config"), plugins, overrides)
+            name = hydra.get("config_name", "config")
+            compose_and_dump(composed, config_dir, None, name, plugins, overrides)
         else:
-            apply_overrides(params, overrides)
+            shutil.copyfile(params, composed)
+            apply_overrides(composed, overrides)
+        C.load(C.Download, composed)  # every section checked, as the stages will
+        C.load(C.Preprocess, composed)
+        C.load(C.Train, composed)
+        C.load(C.Predict, composed)
+        C.load(C.Submit, composed)
+    except Failure as error:
+        composed.unlink(missing_ok=True)
+        raise Failure(str(error).replace(str(composed), f"{params} with {' '.join(overrides)}")) from None
     except Exception as error:  # Hydra's and DVC's errors share no base class
-        raise Failure(f"{params}: cannot apply {' '.join(overrides) or 'no overrides'}: {error}") from None
+        composed.unlink(missing_ok=True)
+        applied = " ".join(overrides) or "no overrides"
+        raise Failure(f"{params}: cannot apply {applied}: {one_line(error)}") from None
+    os.replace(composed, params)
 
 
 def _dvc(root: Path, *args: str) -> None:

@@ -248,3 +248,24 @@ def test_members_train_side_by_side_and_the_assembling_run_trains_nothing(repo, 
     alone = tmp_path / "alone"
     run(repo, "digits", "train", "--seed", "1", "--models", str(alone), "--plots", str(tmp_path / "plots"))
     assert (alone / "member-1.npz").read_bytes() == (repo / "data/model/member-1.npz").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.alpha=abc", "params.yaml with train.alpha=abc: 'train.alpha' must be a number, found 'abc'"),
+        ("preset=nothing", "params.yaml: cannot apply preset=nothing: "),
+        ("train.nesterov=true", "params.yaml: cannot apply train.nesterov=true: "),
+    ],
+)
+def test_members_refuse_a_bad_override_in_one_line_and_leave_params_alone(repo, tmp_path, override, message):
+    _commit_with_hydra(repo, write_competition_csvs(tmp_path / "csvs"))
+    before = (repo / "params.yaml").read_bytes()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["digits", "members", "-S", override], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
+    assert (repo / "params.yaml").read_bytes() == before
+    assert not list(repo.glob(".params.yaml.*"))
