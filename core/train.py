@@ -2,8 +2,9 @@
 
 With threads > 1, each mini-batch is split into that many parts that run forward and backward on
 their own threads (core/parts.py), their losses and gradients added in the parts' order, batch
-norm's statistics taken over the whole batch: the maths of one batch, rounded otherwise. Each part
-draws its augmentation and dropout from its own generator, seeded from the member's in order. How
+norm's statistics taken over the whole batch: the maths of one batch, rounded otherwise. Each
+batch draws its augmentation and dropout from a generator spawned from the member's, each part
+from its own spawned from that one, so the shuffles are the same for any number of parts. How
 many parts compute at once is `cores`, the process's share of the machine, asked before each
 batch: it changes the speed, never the bytes.
 
