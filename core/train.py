@@ -273,59 +273,42 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
     if full_batch and schedule.threads > 1:
         raise ValueError(f"{schedule.threads} threads need mini-batches to split: {remedy}, or 1 thread")
     packed = pack(X, y) if full_batch else None
+    X_dev, y_dev = data[2], data[3]
     with Workers(cores, schedule.threads) as workers:
-        return _fit(net, params, data, schedule, optimizer, augment, rng, on_epoch, on_batch, packed, workers)
-
-
-def _fit(
-    net: M.Sequential,
-    params: Params,
-    data: tuple[Array, NDArray[Any], Array, NDArray[Any]],
-    schedule: Schedule,
-    optimizer: Optimizer,
-    augment: Augment,
-    rng: np.random.Generator,
-    on_epoch: Callable[[Epoch], None] | None,
-    on_batch: Callable[[int, int], None] | None,
-    packed: Packed | None,
-    workers: Workers,
-) -> tuple[Params, list[Epoch]]:
-    X, y, X_dev, y_dev = data
-    state = optimizer.init(params)
-    history: list[Epoch] = []
-    best, best_accuracy, best_epoch = params, -1.0, 0
-    started = time.perf_counter()
-    for epoch in range(schedule.epochs):
-        alpha = learning_rate(schedule.alpha, schedule.schedule, epoch, schedule.epochs, schedule.decay)
-        where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
-        if packed is not None:
-            loss, grads, correct = loss_and_gradient(net, params, packed, workers)
-            _check(loss, where, "loss")
-            optimizer.update(params, grads, state, alpha)
-        else:
-            loss, correct = _epoch(
-                net, params, X, y, schedule, optimizer, state, alpha, augment, rng, on_batch, workers
-            )
-            _check(loss, where, "loss")
-        if not all(np.isfinite(value).all() for value in params.values()):
-            raise FloatingPointError(f"weights that are not finite numbers after {where}")
-        dev_loss, dev_accuracy = np.nan, np.nan
-        if len(y_dev):
-            dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev, workers)
-            _check(dev_loss, where, "dev loss")
-        record = Epoch(
-            epoch + 1, alpha, loss, correct / len(X), dev_loss, dev_accuracy, time.perf_counter() - started
-        )
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if dev_accuracy > best_accuracy:
-            best_accuracy, best_epoch = dev_accuracy, epoch + 1
-            if schedule.keep_best:
-                best = {key: value.copy() for key, value in params.items()}
-        if schedule.patience and epoch + 1 - best_epoch >= schedule.patience:
-            break
-    return (best if schedule.keep_best else params), history
+        state = optimizer.init(params)
+        history: list[Epoch] = []
+        best, best_accuracy, best_epoch = params, -1.0, 0
+        started = time.perf_counter()
+        for epoch in range(schedule.epochs):
+            alpha = learning_rate(schedule.alpha, schedule.schedule, epoch, schedule.epochs, schedule.decay)
+            where = f"iteration {epoch + 1}" if packed is not None else f"epoch {epoch + 1}"
+            if packed is not None:
+                loss, grads, correct = loss_and_gradient(net, params, packed, workers)
+                _check(loss, where, "loss")
+                optimizer.update(params, grads, state, alpha)
+            else:
+                loss, correct = _epoch(
+                    net, params, X, y, schedule, optimizer, state, alpha, augment, rng, on_batch, workers
+                )
+                _check(loss, where, "loss")
+            if not all(np.isfinite(value).all() for value in params.values()):
+                raise FloatingPointError(f"weights that are not finite numbers after {where}")
+            dev_loss, dev_accuracy = np.nan, np.nan
+            if len(y_dev):
+                dev_loss, dev_accuracy = evaluate(net, params, X_dev, y_dev, workers)
+                _check(dev_loss, where, "dev loss")
+            seconds = time.perf_counter() - started
+            record = Epoch(epoch + 1, alpha, loss, correct / len(X), dev_loss, dev_accuracy, seconds)
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+            if dev_accuracy > best_accuracy:
+                best_accuracy, best_epoch = dev_accuracy, epoch + 1
+                if schedule.keep_best:
+                    best = {key: value.copy() for key, value in params.items()}
+            if schedule.patience and epoch + 1 - best_epoch >= schedule.patience:
+                break
+        return (best if schedule.keep_best else params), history
 
 
 def _check(loss: float, where: str, what: str) -> None:

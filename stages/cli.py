@@ -28,6 +28,7 @@ app = typer.Typer(
 ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.")]
 Processed = Annotated[Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.")]
 Models = Annotated[Path, typer.Option(help="Folder of the members' weights, member-<seed>.npz each.")]
+Seed = Annotated[int | None, typer.Option(help="Only the member of this seed (one of train.seeds).")]
 Scores = Annotated[Path, typer.Option(help="Folder of the members' probabilities, member-<seed>.npz each.")]
 
 
@@ -96,9 +97,7 @@ def train(
         Path,
         typer.Option(help="Folder for each member's per-epoch loss and accuracy (CSVs, DVC plots)."),
     ] = A.PLOTS,
-    seed: Annotated[
-        int | None, typer.Option(help="Train only the member of this seed (one of train.seeds).")
-    ] = None,
+    seed: Seed = None,
 ) -> None:
     """Train the model train.layers describes (the seed network by default), one member per seed
     of train.seeds, and write each one's weights.
@@ -122,9 +121,7 @@ def score(
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
     scores: Scores = A.SCORES,
-    seed: Annotated[
-        int | None, typer.Option(help="Score only the member of this seed (one of train.seeds).")
-    ] = None,
+    seed: Seed = None,
 ) -> None:
     """Write each member's class probabilities for the train, dev and test rows, which evaluate
     and submit average: the dev and test rows averaged over predict.tta's shifted views."""
