@@ -105,6 +105,8 @@ def read_table(
         raise Failure(f"{shown}: cannot read ({error})") from None
     if frame.empty:
         raise Failure(f"{shown}: no data rows after the header")
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas takes a first row's extra field for an index
+        raise Failure(f"{shown}: line 2: {_fields_on_line(path, 2)} fields, expected {len(header)}")
     frame.columns = header  # pandas reads the same names; these are the checked ones
     for column in header:
         if frame[column].dtype != np.int64:  # not integers, or integers beyond 64 bits

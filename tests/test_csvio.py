@@ -52,6 +52,8 @@ def test_the_writer_round_trips(tmp_path):
             "line 1, column 9: header says 'pixelX', expected 'pixel7'",
         ),
         (f"{HEADER}\n{row()}\n{row()},0\n", "line 3: 786 fields, expected 785"),
+        (f"{HEADER}\n{row()},0\n{row()}\n", "line 2: 786 fields, expected 785"),  # not an index column
+        (f"{HEADER}\n,{row()}\n", "line 2: 786 fields, expected 785"),
         (
             f"{HEADER}\n{row()}\n{row()[:-2]}\n",
             "line 3: 784 fields, expected 785",
