@@ -1,5 +1,5 @@
-"""The seed network written plainly: NumPy float64, whole arrays, its equations as core/train.py
-writes them (loss_and_gradient). The reference that bench/seed_speed.py times the project against."""
+"""The seed network written plainly: NumPy float64, whole arrays, its equations as the README
+writes them. The reference that bench/seed_speed.py times the project against."""
 
 import numpy as np
 

@@ -37,7 +37,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared/data/digit-recognizer/tra
 def project(X_rows, y, iterations):
     """As `digits train` runs it: OpenBLAS on one thread per product, the chunks' products on
     threads of its own, one per core."""
-    net = M.seed_network()
+    net = M.build(["dense 10", "relu", "dense 10"], "uniform")
     params = M.init(net, np.random.default_rng(0))
     no_dev = (X_rows[:0], y[:0])
     schedule = Schedule(epochs=iterations, batch_size=0, alpha=0.10)

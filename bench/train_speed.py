@@ -35,7 +35,7 @@ from core.layers import Mode  # noqa: E402
 from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
 from core.parts import Workers  # noqa: E402
-from core.train import Schedule, _parts, _step  # noqa: E402
+from core.train import Schedule, _gradients  # noqa: E402
 from stages import blas  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
@@ -69,18 +69,14 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
     net = M.build(config["layers"], config["init"])
     params = M.init(net, rng)
     optimizer = Optimizer("adam")
-    state = optimizer.init(params)
+    state = optimizer.init(params, M.decayed(net))
     batch, threads = config["batch_size"], config["threads"]
     schedule = Schedule(1, batch, config["alpha"], label_smoothing=config["label_smoothing"], threads=threads)
     with Workers(lambda: len(os.sched_getaffinity(0)), threads) as workers:
         started = time.perf_counter()
         for step in range(steps):
             rows = np.arange(batch) + step * batch % len(X)
-            if threads == 1:
-                mode = Mode(train=True, rng=rng)
-                _, _, grads = _step(net, params, X[rows], y[rows], batch, schedule, Augment(), mode)
-            else:
-                _, _, grads = _parts(net, params, X, y, rows, schedule, Augment(), rng, workers)
+            _, _, grads = _gradients(net, params, X[rows], y[rows], schedule, Augment(), rng, workers)
             optimizer.update(params, grads, state, config["alpha"])
         return steps * batch / (time.perf_counter() - started)
 
@@ -89,7 +85,7 @@ def layer_times(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> None:
     rng = np.random.default_rng(0)
     net = M.build(config["layers"], config["init"])
     params = M.init(net, rng)
-    per_layer = M._split(net, params)
+    per_layer = params
     mode = Mode(train=True, rng=rng)
     batch = config["batch_size"]
     times = np.zeros((steps, len(net.layers), 2))
@@ -102,7 +98,7 @@ def layer_times(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> None:
             A, cache = layer.forward(p, A, mode)
             times[step, k, 0] = time.perf_counter() - started
             caches.append(cache)
-        _, dA = softmax_cross_entropy(A, y[rows], smoothing=config["label_smoothing"])
+        _, dA, _ = softmax_cross_entropy(A, y[rows], smoothing=config["label_smoothing"])
         for k in reversed(range(len(net.layers))):
             started = time.perf_counter()
             dX, _ = net.layers[k].backward(per_layer[k], caches[k], dA, k > 0)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.checks import require
+from core.data import SIDE
 from core.layers import Array
-
-SIDE = 28
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -61,6 +61,8 @@ class Conv2D:
     pool: int = 1
     relu: bool = False
     stride: int = 1
+    DECAYED: ClassVar[tuple[str, ...]] = ("W",)
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if min(self.filters, self.size, self.pool) < 1 or self.pool > MAX_POOL:
@@ -245,6 +247,8 @@ class MaxPool2D:
     (the first one, if several are equal)."""
 
     size: int = 2
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= MAX_POOL:

@@ -9,7 +9,8 @@ from numpy.typing import NDArray
 
 from core.checks import require
 
-N_PIXELS = 784
+SIDE = 28  # images are SIDE x SIDE pixels
+N_PIXELS = SIDE * SIDE
 N_CLASSES = 10  # the digits 0..9
 
 

@@ -11,10 +11,11 @@ A layer is a small frozen object with three methods:
     forward(params, X, mode)             -> (Y, cache)
     backward(params, cache, dY, need_dX) -> (dX or None, grads)
 
-`params` and `grads` are dict[str, ndarray]; grads has a key for every trainable parameter.
-Arrays in params without a gradient (batch norm's running statistics) are state that forward
-updates in place while training. Shapes exclude the batch axis. Gradients are of whatever loss
-produced dY: the loss decides the 1/m, the layers never do.
+`params` and `grads` are the layer's own dict[str, ndarray] (W, b, gamma, ...); grads has a key
+for every trainable parameter. Each layer names two kinds of its arrays: DECAYED, the weights that
+weight decay shrinks, and STATE, arrays without a gradient (batch norm's running statistics) that
+forward updates in place while training. Shapes exclude the batch axis. Gradients are of whatever
+loss produced dY: the loss decides the 1/m, the layers never do.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.checks import require
+from core.packed import Chunk, Packed
 
 Array = NDArray[np.floating[Any]]
 Params = dict[str, Array]
@@ -58,6 +60,9 @@ INFERENCE = Mode()
 
 
 class Layer(Protocol):
+    DECAYED: ClassVar[tuple[str, ...]]
+    STATE: ClassVar[tuple[str, ...]]
+
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]: ...
 
     def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]: ...
@@ -89,6 +94,8 @@ class Dense:
     n_out: int
     init_scheme: str = "he"
     relu: bool = False
+    DECAYED: ClassVar[tuple[str, ...]] = ("W",)
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         if self.n_out < 1:
@@ -107,7 +114,9 @@ class Dense:
             b = np.zeros((self.n_out, 1), np.float32)
         return {"W": W, "b": b}, (self.n_out,)
 
-    def forward(self, params: Params, X: Array, mode: Mode) -> tuple[Array, Any]:
+    def forward(self, params: Params, X: Array | Packed, mode: Mode) -> tuple[Array, Any]:
+        if isinstance(X, Packed):  # the full batch, as the first layer sees it
+            return self._forward_packed(params, X)
         Z = X @ params["W"].T  # (m, n_in) @ (n_in, n_out)
         Z += params["b"].T
         if self.relu:
@@ -116,6 +125,8 @@ class Dense:
 
     def backward(self, params: Params, cache: Any, dZ: Array, need_dX: bool) -> tuple[Array | None, Params]:
         X, Z = cache
+        if isinstance(X, Packed):  # the model's input: no gradient goes further
+            return None, self._backward_packed(X, Z, dZ)
         if Z is not None:  # through the ReLU: outputs ≤ 0 pass no gradient
             dZ = dZ * (Z > 0)
         dW = dZ.T @ X  # (n_out, m) @ (m, n_in)
@@ -123,9 +134,45 @@ class Dense:
         dX = dZ @ params["W"] if need_dX else None  # (m, n_out) @ (n_out, n_in)
         return dX, {"W": dW, "b": db}
 
+    def _forward_packed(self, params: Params, X: Packed) -> tuple[Array, Any]:
+        """Z = X·Wᵀ + bᵀ and its ReLU, chunk by chunk on X's threads (core/packed.py), each
+        chunk's product without its blank columns, into arrays the next step reuses."""
+        W, b = params["W"], params["b"].T
+        Z = X.buffer("Z", (len(X), self.n_out), W.dtype)
+        A = X.buffer("ReLU(Z)", Z.shape, Z.dtype) if self.relu else Z
+
+        def chunk(c: Chunk) -> None:
+            z = np.matmul(c.X, W[:, c.columns].T, out=Z[c.start : c.stop])
+            z += b
+            if self.relu:
+                np.maximum(z, 0, out=A[c.start : c.stop])
+
+        X.map(chunk)
+        return A, (X, Z if self.relu else None)
+
+    def _backward_packed(self, X: Packed, Z: Array | None, dZ: Array) -> Params:
+        """dW = dZᵀ·X and db = ΣdZ, chunk by chunk on X's threads; the chunks' shares added in
+        their order, so the bytes do not depend on how many threads ran."""
+
+        def chunk(c: Chunk) -> tuple[Array, Array]:
+            d = dZ[c.start : c.stop]
+            if Z is not None:  # through the ReLU
+                d = d * (Z[c.start : c.stop] > 0)
+            return d.T @ c.X, column_sums(d)
+
+        dW = np.zeros((self.n_out, X.features), dZ.dtype)
+        db = np.zeros(self.n_out, dZ.dtype)
+        for c, (dW_share, db_share) in zip(X.chunks, X.map(chunk), strict=True):
+            dW[:, c.columns] += dW_share
+            db += db_share
+        return {"W": dW, "b": db[:, np.newaxis]}
+
 
 @dataclass(frozen=True)
 class ReLU:
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    STATE: ClassVar[tuple[str, ...]] = ()
+
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         return {}, in_shape
 
@@ -141,6 +188,9 @@ class ReLU:
 class Flatten:
     """(m, ...) -> (m, product of the rest)."""
 
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    STATE: ClassVar[tuple[str, ...]] = ()
+
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         return {}, (int(np.prod(in_shape)),)
 
@@ -155,6 +205,9 @@ class Flatten:
 class Dropout:
     """While training, zero each activation with probability `rate` and scale the rest by
     1/(1 - rate) (inverted dropout), so inference is the identity."""
+
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    STATE: ClassVar[tuple[str, ...]] = ()
 
     rate: float
 
@@ -197,7 +250,8 @@ class BatchNorm:
 
     momentum: float = 0.9  # running = momentum·running + (1 - momentum)·batch
     eps: float = 1e-5
-    STATE: ClassVar[tuple[str, ...]] = ("mean", "var")  # the params forward updates, without gradients
+    DECAYED: ClassVar[tuple[str, ...]] = ()
+    STATE: ClassVar[tuple[str, ...]] = ("mean", "var")
 
     def init(self, rng: np.random.Generator, in_shape: Shape) -> tuple[Params, Shape]:
         n = in_shape[-1]

@@ -22,21 +22,24 @@ def softmax(Z: Array) -> Array:
 
 def softmax_cross_entropy(
     Z: Array, y: Labels, n: int | None = None, smoothing: float = 0.0
-) -> tuple[float, Array]:
-    """Cross-entropy of softmax(Z) against labels y, averaged over n examples, and its gradient.
+) -> tuple[float, Array, int]:
+    """Cross-entropy of softmax(Z) against labels y, averaged over n examples, its gradient, and
+    how many rows have their label first among their largest logits (as argmax counts them).
 
-    Z is (m, classes), y is (m,). n defaults to m; a caller that splits one batch into chunks passes
-    the whole batch's size so that the chunks' losses and gradients add up to the batch's.
-    Returns (loss, dZ) with dZ = (A - Y) / n, A = softmax(Z) and Y the one-hot labels, or with
-    label smoothing ε the targets (1 - ε)·one-hot + ε/classes (cross_entropy_of_shifted).
+    Z is (m, classes), y is (m,). n defaults to m; a caller that splits one batch into parts passes
+    the whole batch's size so that the parts' losses and gradients add up to the batch's.
+    Returns (loss, dZ, right) with dZ = (A - Y) / n, A = softmax(Z) and Y the one-hot labels, or
+    with label smoothing ε the targets (1 - ε)·one-hot + ε/classes (cross_entropy_of_shifted).
     """
     m = Z.shape[0]
     if y.shape != (m,):
         raise ValueError(f"labels must have shape ({m},), got {y.shape}")
     E = _columns(Z)  # (classes, m)
     E -= E.max(axis=0)
-    loss = cross_entropy_of_shifted(E, label_places(y), m if n is None else n, smoothing)
-    return loss, E.T
+    places = label_places(y)
+    right = _right(E, places, y)
+    loss = cross_entropy_of_shifted(E, places, m if n is None else n, smoothing)
+    return loss, E.T, right
 
 
 def label_places(y: Labels) -> NDArray[np.intp]:
@@ -44,6 +47,17 @@ def label_places(y: Labels) -> NDArray[np.intp]:
     m = len(y)
     places: NDArray[np.intp] = y.astype(np.intp) * m + np.arange(m)
     return places
+
+
+def _right(shifted: Array, places: NDArray[np.intp], y: Labels) -> int:
+    """How many columns of shifted logits (classes, m), each column's maximum subtracted, have
+    their label first among the maxima: argmax's count, without argmax's slow pass."""
+    at_max = shifted == 0
+    right = at_max.reshape(-1)[places]
+    if np.count_nonzero(at_max) > len(right):  # some column has several maxima: argmax takes the first
+        tied = np.flatnonzero(np.count_nonzero(at_max, axis=0) > 1)
+        right[tied] = shifted[:, tied].argmax(axis=0) == y[tied]
+    return int(np.count_nonzero(right))
 
 
 def cross_entropy_of_shifted(E: Array, places: NDArray[np.intp], n: int, smoothing: float = 0.0) -> float:

@@ -1,7 +1,8 @@
-"""A model is a sequence of layers, described by short specs; its parameters are one flat dict.
+"""A model is a sequence of layers, described by short specs; each layer holds its own parameters.
 
-Layers with parameters are numbered from 1 in the parameter names, so the seed network's
-parameters are exactly W1, b1, W2, b2 of its equations. Specs, one string per layer:
+A model's parameters are a list with one dict per layer ({} for a layer without any). Weights
+files name them by layer, numbering the layers with parameters from 1, so that the seed network's
+are exactly W1, b1, W2, b2 of its equations. Specs, one string per layer:
 
     dense N            N units (He initialisation, or U[-0.5, 0.5) for the seed's "uniform")
     relu
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from core.conv import Conv2D, MaxPool2D
-from core.data import N_CLASSES, N_PIXELS
+from core.data import N_CLASSES, N_PIXELS, SIDE
 from core.layers import (
     INFERENCE,
     Array,
@@ -43,8 +45,9 @@ from core.layers import (
     check_init,
 )
 from core.losses import softmax
+from core.packed import Packed
 
-IMAGE: Shape = (28, 28, 1)
+IMAGE: Shape = (SIDE, SIDE, 1)
 MAX_PARAMETERS = 50_000_000  # 200 MB of float32, a few times that with gradients and Adam's state
 ARCHITECTURE = "architecture"  # the key under which weights files keep the specs
 
@@ -56,16 +59,8 @@ class Sequential:
     in_shape: Shape
     parts: tuple[str, ...]  # each layer's spec; a fused layer's specs joined by ", "
 
-    def names(self) -> list[str]:
-        """The number each layer's parameter keys carry ("1" for W1, b1), "" for no parameters."""
-        names, count = [], 0
-        for layer in self.layers:
-            if isinstance(layer, Dense | Conv2D | BatchNorm):
-                count += 1
-                names.append(str(count))
-            else:
-                names.append("")
-        return names
+
+ModelParams = list[Params]  # each layer's parameters, in the layers' order
 
 
 def parse(spec: str, init: str = "he") -> Layer:
@@ -105,15 +100,13 @@ def _conv(args: list[str]) -> Conv2D:
     return Conv2D(int(args[0]), int(args[1]), rest[0] if rest else "same", stride=stride)
 
 
-def build(spec: Sequence[str], init: str = "he", n_in: int = N_PIXELS) -> Sequential:
-    """The model the specs describe, checked for fitting shapes and 10 outputs.
-
-    n_in, the number of inputs of a model without convolutions, is 784 but for tests."""
+def build(spec: Sequence[str], init: str = "he") -> Sequential:
+    """The model the specs describe, checked for fitting shapes and 10 outputs."""
     check_init(init)
     if not spec:
         raise ValueError("a model needs at least one layer")
     layers = [parse(s, init) for s in spec]
-    in_shape = IMAGE if isinstance(layers[0], Conv2D) else (n_in,)
+    in_shape = IMAGE if isinstance(layers[0], Conv2D) else (N_PIXELS,)
     shape = in_shape
     rng = np.random.default_rng(0)
     total = 0
@@ -149,9 +142,8 @@ def _fuse(layers: Sequence[Layer], spec: Sequence[str]) -> tuple[tuple[Layer, ..
     """Layers that absorb the ones after them, where one layer computes the same values faster:
     a convolution absorbs the max-pooling and the ReLU that follow it, in either order
     (relu(max(z)) = max(relu(z)), gradients included; Conv2D's pool and relu), and a dense layer
-    the ReLU after it (Dense's relu: then a model of dense layers alone is a stack that the
-    full-batch step of core/train.py runs in its own layout, the seed network's among them).
-    Returns the layers and their specs, a fused layer's joined by ", "."""
+    the ReLU after it (Dense's relu, which keeps one array fewer). Returns the layers and their
+    specs, a fused layer's joined by ", "."""
     fused: list[Layer] = []
     parts: list[str] = []
     for layer, text in zip(layers, spec, strict=True):
@@ -174,85 +166,65 @@ def _absorb(last: Layer, layer: Layer) -> Layer | None:
     return None
 
 
-def mlp(sizes: tuple[int, ...], init: str = "uniform") -> Sequential:
-    """Dense layers of the given sizes (784 inputs first, 10 classes last) with ReLU between.
-
-    mlp((784, 10, 10)) is the seed network (the softmax belongs to the loss).
-    """
-    if len(sizes) < 2:
-        raise ValueError(f"an MLP needs input and output sizes, got {sizes}")
-    spec: list[str] = []
-    for n_out in sizes[1:]:
-        spec += ["relu", f"dense {n_out}"] if spec else [f"dense {n_out}"]
-    return build(spec, init, n_in=sizes[0])
-
-
-def seed_network(hidden: int = 10) -> Sequential:
-    return mlp((N_PIXELS, hidden, N_CLASSES))
-
-
-def _split(model: Sequential, params: Params) -> list[Params]:
-    """Each layer's own parameters under their short names (W, b, gamma, ...)."""
-    out: list[Params] = []
-    for name in model.names():
-        out.append(
-            {key[: -len(name)]: value for key, value in params.items() if name and _number(key) == name}
-        )
-    return out
-
-
-def _number(key: str) -> str:
-    return key[len(key.rstrip("0123456789")) :]
-
-
-def state_keys(model: Sequential) -> list[str]:
-    """The parameters that forward updates in place while training and no gradient trains: batch
-    norm's running statistics."""
-    return [
-        key + name
-        for layer, name in zip(model.layers, model.names(), strict=True)
-        if isinstance(layer, BatchNorm)
-        for key in layer.STATE
-    ]
-
-
-def init(model: Sequential, rng: np.random.Generator) -> Params:
-    params: Params = {}
+def init(model: Sequential, rng: np.random.Generator) -> ModelParams:
+    params: ModelParams = []
     shape = model.in_shape
-    for layer, name in zip(model.layers, model.names(), strict=True):
+    for layer in model.layers:
         p, shape = layer.init(rng, shape)
-        params.update({key + name: value for key, value in p.items()})
+        params.append(p)
     return params
 
 
-def forward(model: Sequential, params: Params, X: Array, mode: Mode = INFERENCE) -> tuple[Array, list[Any]]:
-    """Logits (m, classes) for inputs X (m, 784), and the caches backward needs."""
-    if len(model.in_shape) == 3:
-        X = X.reshape(len(X), *model.in_shape)  # a view: (m, 784) -> (m, 28, 28, 1)
+def forward(
+    model: Sequential, params: ModelParams, X: Array | Packed, mode: Mode = INFERENCE
+) -> tuple[Array, list[Any]]:
+    """Logits (m, classes) for inputs X (m, 784) (or packed, for a first dense layer), and the
+    caches backward needs."""
     caches = []
-    for layer, p in zip(model.layers, _split(model, params), strict=True):
-        X, cache = layer.forward(p, X, mode)
+    if isinstance(X, Packed):  # the full batch's rows, which only a first dense layer takes
+        first = model.layers[0]
+        if not isinstance(first, Dense):
+            raise TypeError(f"packed rows go to a dense first layer, not {type(first).__name__}")
+        Y, cache = first.forward(params[0], X, mode)
         caches.append(cache)
-    return X, caches
+    elif len(model.in_shape) == 3:
+        Y = X.reshape(len(X), *model.in_shape)  # a view: (m, 784) -> (m, 28, 28, 1)
+    else:
+        Y = X
+    for layer, p in zip(model.layers[len(caches) :], params[len(caches) :], strict=True):
+        Y, cache = layer.forward(p, Y, mode)
+        caches.append(cache)
+    return Y, caches
 
 
-def backward(model: Sequential, params: Params, caches: list[Any], dZ: Array) -> Params:
-    """Gradients of every trainable parameter, from the loss gradient dZ of the logits."""
-    grads: Params = {}
-    names = model.names()
-    per_layer = _split(model, params)
+def backward(model: Sequential, params: ModelParams, caches: list[Any], dZ: Array) -> ModelParams:
+    """Each layer's gradients ({} for a layer without parameters), from the loss gradient dZ of
+    the logits."""
+    grads: ModelParams = [{} for _ in model.layers]
     for i in reversed(range(len(model.layers))):
         # The first layer's input gradient is never used: skip its (m, 784) product.
-        dZ_in, g = model.layers[i].backward(per_layer[i], caches[i], dZ, need_dX=i > 0)
-        grads.update({key + names[i]: value for key, value in g.items()})
+        dZ_in, grads[i] = model.layers[i].backward(params[i], caches[i], dZ, need_dX=i > 0)
         if dZ_in is not None:
             dZ = dZ_in
     return grads
 
 
+def decayed(model: Sequential) -> list[tuple[str, ...]]:
+    """Each layer's arrays that weight decay shrinks."""
+    return [layer.DECAYED for layer in model.layers]
+
+
+def copy(params: ModelParams) -> ModelParams:
+    return [{key: value.copy() for key, value in p.items()} for p in params]
+
+
+def finite(params: ModelParams) -> bool:
+    return all(np.isfinite(value).all() for p in params for value in p.values())
+
+
 def predict_proba(
     model: Sequential,
-    params: Params,
+    params: ModelParams,
     X: Array,
     chunk_rows: int = 1024,
     map_chunks: Callable[[Callable[[int], Array], range], Iterable[Array]] = map,
@@ -272,35 +244,56 @@ def predict_proba(
     return probs
 
 
-Member = tuple[Sequential, Params]  # one model of an ensemble and its parameters
+Member = tuple[Sequential, ModelParams]  # one model of an ensemble and its parameters
 
 
-def to_arrays(model: Sequential, params: Params) -> dict[str, Any]:
-    """What a weights file holds: the parameters and the specs that rebuild the model."""
-    return {**params, ARCHITECTURE: np.array(model.spec)}
+def to_arrays(model: Sequential, params: ModelParams) -> dict[str, Any]:
+    """What a weights file holds: each parameter under its file name (W1, b1, ...) and the specs
+    that rebuild the model."""
+    return {name: params[i][key] for i, key, name in _file_names(params)} | {
+        ARCHITECTURE: np.array(model.spec)
+    }
 
 
-def from_arrays(arrays: dict[str, Any]) -> tuple[Sequential, Params]:
-    """The model and parameters of a weights file, checking names, shapes and dtype."""
+def from_arrays(arrays: dict[str, Any]) -> Member:
+    """The model and parameters of a weights file, checking names, shapes and dtype. A file
+    without specs, as the first seed networks were saved, is a stack of dense layers with a ReLU
+    between, read from its weights' shapes."""
     arrays = dict(arrays)
     spec = arrays.pop(ARCHITECTURE, None)
-    if spec is None:  # a bare MLP: read its sizes from the weights
-        sizes, i = [N_PIXELS], 1
-        while f"W{i}" in arrays and arrays[f"W{i}"].ndim == 2:
-            sizes.append(arrays[f"W{i}"].shape[0])
-            i += 1
-        model = mlp(tuple(sizes)) if len(sizes) > 1 else None
-    else:
-        if spec.dtype.kind != "U" or spec.ndim != 1:
-            raise ValueError(f"'{ARCHITECTURE}' must be a list of layer specs, got {spec.dtype} {spec.shape}")
-        model = build([str(s) for s in spec])
-    expected = init(model, np.random.default_rng(0)) if model else {"W1": np.zeros(0), "b1": np.zeros(0)}
-    if set(arrays) != set(expected):
-        raise ValueError(f"expected arrays {sorted(expected)}, got {sorted(arrays)}")
-    assert model is not None
-    for key, value in expected.items():
-        if arrays[key].shape != value.shape:
-            raise ValueError(f"{key} has shape {arrays[key].shape}, expected {value.shape}")
-        if arrays[key].dtype != np.float32:
-            raise ValueError(f"{key} has dtype {arrays[key].dtype}, expected float32")
-    return model, arrays
+    if spec is None:
+        spec = _dense_stack(arrays)
+    elif spec.dtype.kind != "U" or spec.ndim != 1:
+        raise ValueError(f"'{ARCHITECTURE}' must be a list of layer specs, got {spec.dtype} {spec.shape}")
+    model = build([str(s) for s in spec])
+    expected = init(model, np.random.default_rng(0))
+    names = _file_names(expected)
+    if set(arrays) != {name for _, _, name in names}:
+        raise ValueError(f"expected arrays {sorted(name for _, _, name in names)}, got {sorted(arrays)}")
+    params: ModelParams = [{} for _ in model.layers]
+    for i, key, name in names:
+        if arrays[name].shape != expected[i][key].shape:
+            raise ValueError(f"{name} has shape {arrays[name].shape}, expected {expected[i][key].shape}")
+        if arrays[name].dtype != np.float32:
+            raise ValueError(f"{name} has dtype {arrays[name].dtype}, expected float32")
+        params[i][key] = arrays[name]
+    return model, params
+
+
+def _file_names(params: ModelParams) -> list[tuple[int, str, str]]:
+    """(layer, key, name in the file) of every parameter: the key and the layer's number among
+    the layers with parameters, from 1 ("W1" is the first such layer's W)."""
+    with_params = [i for i, p in enumerate(params) if p]
+    return [(i, key, f"{key}{n}") for n, i in enumerate(with_params, 1) for key in params[i]]
+
+
+def _dense_stack(arrays: dict[str, Any]) -> NDArray[np.str_]:
+    """The specs of dense layers W1, W2, ... with a ReLU between, from the weights' shapes."""
+    spec: list[str] = []
+    n = 1
+    while (W := arrays.get(f"W{n}")) is not None and W.ndim == 2:
+        spec += ["relu", f"dense {W.shape[0]}"] if spec else [f"dense {W.shape[0]}"]
+        n += 1
+    if not spec:
+        raise ValueError(f"no '{ARCHITECTURE}' and no W1 to read a model from: got {sorted(arrays)}")
+    return np.array(spec)

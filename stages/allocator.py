@@ -2,9 +2,9 @@
 
 A convolution's work arrays run to tens of MB per batch. By default glibc gives blocks that large
 fresh pages from the kernel and returns them when they are freed, so every batch pays a page fault
-for each 4 kB it touches again: the cnn's forward pass over the 5,000 dev rows took 0.69 s that
-way and 0.51 s with freed blocks kept for the next batch (bench/README.md). Only the commands that
-run the network set it (stages/cli.py). Elsewhere than glibc, nothing changes.
+for each 4 kB it touches again; kept for the next batch, they do not (bench/README.md measures
+it). Only the commands that run the network set it (stages/cli.py). Elsewhere than glibc, nothing
+changes.
 """
 
 from __future__ import annotations

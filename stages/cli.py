@@ -32,9 +32,8 @@ Seed = Annotated[int | None, typer.Option(help="Only the member of this seed (on
 Scores = Annotated[Path, typer.Option(help="Folder of the members' probabilities, member-<seed>.npz each.")]
 
 
-# The commands that run the network, batch after batch, and gain from reusing freed blocks
-# (stages/allocator.py); preprocess's one pandas parse only peaked higher with them kept. Each
-# also takes its share of the machine's cores while it runs (stages/cores.py).
+# The commands that run the network batch after batch: they reuse freed blocks
+# (stages/allocator.py) and take their share of the machine's cores (stages/cores.py).
 NETWORK_COMMANDS = ("train", "score", "predict")
 
 
@@ -59,7 +58,7 @@ def options(
 @app.command()
 @fail_cleanly
 def download(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     out: Annotated[Path, typer.Option(help="Folder to fill.")] = A.RAW,
 ) -> None:
     """Fetch and check the data named by download.source into OUT.
@@ -71,26 +70,26 @@ def download(
     """
     from stages import download as stage
 
-    stage.run(C.load(C.Download, params), out, params)
+    stage.run(C.load(C.Download, params_file), out=out, params_file=params_file)
 
 
 @app.command()
 @fail_cleanly
 def preprocess(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     raw: Annotated[Path, typer.Option(help="Folder that download filled.")] = A.RAW,
     out: Processed = A.PROCESSED,
 ) -> None:
     """Check the raw CSVs and hold out preprocess.dev_rows rows (chosen by preprocess.seed) as the dev set."""
     from stages import preprocess as stage
 
-    stage.run(C.load(C.Preprocess, params), raw, out, params)
+    stage.run(C.load(C.Preprocess, params_file), raw=raw, out=out, params_file=params_file)
 
 
 @app.command()
 @fail_cleanly
 def train(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
     plots: Annotated[
@@ -111,13 +110,20 @@ def train(
     from stages import train as stage
 
     with cores.claimed():
-        stage.run(C.load(C.Train, params), processed, models, plots, params, seed)
+        stage.run(
+            C.load(C.Train, params_file),
+            processed=processed,
+            models=models,
+            plots=plots,
+            params_file=params_file,
+            seed=seed,
+        )
 
 
 @app.command()
 @fail_cleanly
 def score(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
     scores: Scores = A.SCORES,
@@ -128,15 +134,23 @@ def score(
     from stages import cores
     from stages import score as stage
 
-    tta = C.load(C.Predict, params).tta
+    tta = C.load(C.Predict, params_file).tta
     with cores.claimed():
-        stage.run(C.load(C.Train, params), tta, seed, processed, models, scores, params)
+        stage.run(
+            C.load(C.Train, params_file),
+            tta,
+            seed=seed,
+            processed=processed,
+            models=models,
+            scores=scores,
+            params_file=params_file,
+        )
 
 
 @app.command()
 @fail_cleanly
 def evaluate(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     scores: Scores = A.SCORES,
     metrics: Annotated[Path, typer.Option(help="Metrics JSON to write.")] = A.METRICS,
@@ -153,13 +167,20 @@ def evaluate(
     on its held-back test labels), and each member's dev accuracy."""
     from stages import evaluate as stage
 
-    stage.run(C.load(C.Train, params), processed, scores, metrics, confusion, mistakes)
+    stage.run(
+        C.load(C.Train, params_file),
+        processed=processed,
+        scores=scores,
+        metrics=metrics,
+        confusion=confusion,
+        mistakes=mistakes,
+    )
 
 
 @app.command()
 @fail_cleanly
 def submit(
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     scores: Scores = A.SCORES,
     out: Annotated[Path, typer.Option(help="Submission CSV to write.")] = A.SUBMISSION,
@@ -187,7 +208,15 @@ def submit(
     if check is not None:
         stage.check(check, processed)
     else:
-        stage.run(C.load(C.Submit, params), C.load(C.Train, params), processed, scores, out, record, params)
+        stage.run(
+            C.load(C.Submit, params_file),
+            C.load(C.Train, params_file),
+            processed=processed,
+            scores=scores,
+            out=out,
+            record=record,
+            params_file=params_file,
+        )
 
 
 @app.command()
@@ -204,7 +233,7 @@ def predict(
             show_default=False,
         ),
     ] = None,
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
     show: Annotated[
         Path | None,
         typer.Option(help="Also write the images as the network sees them (28x28 each) to this PNG."),
@@ -228,7 +257,7 @@ def predict(
     from stages import predict as stage
 
     with cores.claimed():
-        stage.run(images, weights, show, params, tta)
+        stage.run(images, weights=weights, show=show, params_file=params_file, tta=tta)
 
 
 @app.command()
@@ -247,7 +276,7 @@ def members(
         int | None,
         typer.Option("--jobs", "-j", help="Members trained at once. Default: this machine's cores.", min=1),
     ] = None,
-    params: ParamsFile = C.PARAMS,
+    params_file: ParamsFile = C.PARAMS,
 ) -> None:
     """Train the members of train.seeds side by side, each its own queued DVC experiment, JOBS at a
     time; then assemble the ensemble with 'dvc exp run', which finds every member in DVC's run
@@ -255,7 +284,7 @@ def members(
     from stages import cores
     from stages import members as stage
 
-    stage.run(set_param or [], jobs or cores.machine_cores(), params)
+    stage.run(set_param or [], jobs or cores.machine_cores(), params_file=params_file)
 
 
 def main() -> None:

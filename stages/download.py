@@ -39,7 +39,7 @@ SAMPLE_TRAIN_ROWS = 4000
 SAMPLE_SPLIT_SEED = 0  # fixed: the sample's train/test split is part of the data, not a param
 
 
-def run(config: Download, out: Path = RAW, params_file: Path = PARAMS) -> None:
+def run(config: Download, *, out: Path = RAW, params_file: Path = PARAMS) -> None:
     source = config.source.strip()
     if not source:
         raise Failure(f"{params_file}: 'download.source' is empty (use 'sample', 'kaggle' or a path)")

@@ -42,8 +42,9 @@ SHOWN = 32  # mistakes in the picture
 
 def run(
     config: Train,
+    *,
     processed: Path = PROCESSED,
-    scores_folder: Path = SCORES,
+    scores: Path = SCORES,
     metrics: Path = METRICS,
     confusion: Path = CONFUSION,
     mistakes: Path = MISTAKES,
@@ -52,8 +53,8 @@ def run(
     there is no dev score."""
     splits = {split: read_split(processed, split) for split in SPLITS}
     rows = {split: len(loaded.pixels) for split, loaded in splits.items()}
-    each = [read_scores(member_scores(scores_folder, seed), rows) for seed in config.seeds]
-    scores: dict[str, float | str | dict[str, float]] = {}
+    each = [read_scores(member_scores(scores, seed), rows) for seed in config.seeds]
+    results: dict[str, float | str | dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
@@ -64,26 +65,26 @@ def run(
             continue
         probs = average([member[split] for member in each])
         predictions = probs.argmax(axis=1)
-        scores[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)
-        scores[f"{split}_loss"] = round(log_loss(probs, labels), 6)
+        results[f"{split}_accuracy"] = round(accuracy(labels, predictions), 6)
+        results[f"{split}_loss"] = round(log_loss(probs, labels), 6)
         counts = confusion_counts(labels, predictions)
-        scores[f"{split}_macro_f1"] = round(macro_f1(counts), 6)
+        results[f"{split}_macro_f1"] = round(macro_f1(counts), 6)
         classes = per_class(counts)
         for name in ("precision", "recall"):
-            scores[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
+            results[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
         if split == "dev":
-            scores["member_dev_accuracy"] = {
+            results["member_dev_accuracy"] = {
                 str(seed): round(accuracy(labels, member["dev"].argmax(axis=1)), 6)
                 for seed, member in zip(config.seeds, each, strict=True)
             }
             dev_predictions, dev_labels = predictions, labels
             picture = _mistakes_picture(pixels, labels, probs)
-    scores["data"] = data
-    write_text(metrics, json.dumps(scores, indent=2) + "\n")
+    results["data"] = data
+    write_text(metrics, json.dumps(results, indent=2) + "\n")
     pairs = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
     write_text(confusion, "actual,predicted\n" + "\n".join(pairs) + "\n")
     write_bytes(mistakes, picture)
-    say("  ".join(f"{key} {value}" for key, value in scores.items() if not isinstance(value, dict)))
+    say("  ".join(f"{key} {value}" for key, value in results.items() if not isinstance(value, dict)))
     if config.full_data:
         warn("train.full_data: the dev rows were trained on, so there is no dev score")
     if data == OFFLINE_SAMPLE:

@@ -34,10 +34,10 @@ from stages.common import Failure, one_line, say
 STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
 
 
-def run(overrides: list[str], jobs: int, params: Path = C.PARAMS) -> None:
-    root = params.resolve().parent
-    _compose(root, params, overrides)
-    seeds = C.load(C.Train, params).seeds
+def run(overrides: list[str], jobs: int, *, params_file: Path = C.PARAMS) -> None:
+    root = params_file.resolve().parent
+    _compose(root, params_file, overrides)
+    seeds = C.load(C.Train, params_file).seeds
     say(f"members {seeds}: {jobs} at a time; first the data, in the workspace")
     _dvc(root, "repro", "preprocess")
     tag = secrets.token_hex(3)
@@ -58,13 +58,13 @@ def run(overrides: list[str], jobs: int, params: Path = C.PARAMS) -> None:
     _dvc(root, "exp", "remove", *names)  # from the queue's list too
 
 
-def _compose(root: Path, params: Path, overrides: list[str]) -> None:
+def _compose(root: Path, params_file: Path, overrides: list[str]) -> None:
     """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call),
     written only once every section of it checks out."""
     from dvc.repo import Repo
     from dvc.utils.hydra import apply_overrides, compose_and_dump
 
-    composed = params.with_name(f".{params.name}.{os.getpid()}.tmp")  # beside it: conf/ is found
+    composed = params_file.with_name(f".{params_file.name}.{os.getpid()}.tmp")  # beside it: conf/ is found
     try:
         with Repo(str(root)) as repo:
             hydra = repo.config.get("hydra", {})
@@ -74,7 +74,7 @@ def _compose(root: Path, params: Path, overrides: list[str]) -> None:
             name = hydra.get("config_name", "config")
             compose_and_dump(composed, config_dir, None, name, plugins, overrides)
         else:
-            shutil.copyfile(params, composed)
+            shutil.copyfile(params_file, composed)
             apply_overrides(composed, overrides)
         C.load(C.Download, composed)  # every section checked, as the stages will
         C.load(C.Preprocess, composed)
@@ -83,12 +83,14 @@ def _compose(root: Path, params: Path, overrides: list[str]) -> None:
         C.load(C.Submit, composed)
     except Failure as error:
         composed.unlink(missing_ok=True)
-        raise Failure(str(error).replace(str(composed), f"{params} with {' '.join(overrides)}")) from None
+        raise Failure(
+            str(error).replace(str(composed), f"{params_file} with {' '.join(overrides)}")
+        ) from None
     except Exception as error:  # Hydra's and DVC's errors share no base class
         composed.unlink(missing_ok=True)
         applied = " ".join(overrides) or "no overrides"
-        raise Failure(f"{params}: cannot apply {applied}: {one_line(error)}") from None
-    os.replace(composed, params)
+        raise Failure(f"{params_file}: cannot apply {applied}: {one_line(error)}") from None
+    os.replace(composed, params_file)
 
 
 def _dvc(root: Path, *args: str) -> None:

@@ -25,21 +25,22 @@ from stages.config import PARAMS, Predict, Train, check_tta, load
 
 def run(
     images: list[Path],
+    *,
     weights: list[Path] | None = None,
     show: Path | None = None,
-    params: Path = PARAMS,
+    params_file: Path = PARAMS,
     tta: float | None = None,
 ) -> None:
-    """weights: the members' files, averaged; None: those train.seeds in params names. tta: None
-    for predict.tta in params (0, no test-time augmentation, with weights given and no params)."""
-    paths = weights or weights_file.member_paths(MODELS, load(Train, params).seeds)
+    """weights: the members' files, averaged; None: those train.seeds in params_file names. tta:
+    None for predict.tta in it (0, no test-time augmentation, with weights given and no params file)."""
+    paths = weights or weights_file.member_paths(MODELS, load(Train, params_file).seeds)
     members = weights_file.read_members(paths)
     if tta is None:
-        tta = 0.0 if weights and not params.exists() else load(Predict, params).tta
+        tta = 0.0 if weights and not params_file.exists() else load(Predict, params_file).tta
     check_tta(tta, "--tta")
     digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
     X = scale_pixels(digits.reshape(len(images), -1))
-    probs = average(weights_file.probabilities(members, paths, X, tta))  # (n, 10)
+    probs = average(weights_file.probabilities(members, X, tta))  # (n, 10)
     for path, p in zip(images, probs, strict=True):
         top = np.argsort(-p, kind="stable")[:3]
         say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")

@@ -15,7 +15,7 @@ from stages.common import new_folder, say
 from stages.config import PARAMS, Preprocess, setting_failure
 
 
-def run(config: Preprocess, raw: Path = RAW, out: Path = PROCESSED, params_file: Path = PARAMS) -> None:
+def run(config: Preprocess, *, raw: Path = RAW, out: Path = PROCESSED, params_file: Path = PARAMS) -> None:
     pixels, labels = csvio.read_digits(raw / "train.csv", labelled=True)
     assert labels is not None  # read_digits gives labels when labelled
     test, _ = csvio.read_digits(raw / "test.csv", labelled=False)

@@ -31,6 +31,7 @@ from stages.config import PARAMS, Train
 def run(
     config: Train,
     tta: float,
+    *,
     seed: int | None = None,
     processed: Path = PROCESSED,
     models: Path = MODELS,
@@ -44,10 +45,10 @@ def run(
     check_writable(scores)
     for member in config.seeds if seed is None else [seed]:
         path = member_weights(models, member)
-        weights = weights_file.read(path, config.layers, params_file)
+        weights = {path: weights_file.read(path, config.layers, params_file)}
         probabilities = {
             split: weights_file.probabilities(
-                [weights], [path], scale_pixels(loaded.pixels), 0.0 if split == "train" else tta
+                weights, scale_pixels(loaded.pixels), 0.0 if split == "train" else tta
             )[0]
             for split, loaded in splits.items()
         }

@@ -35,16 +35,19 @@ from stages.config import PARAMS, Submit, Train
 def run(
     config: Submit,
     train: Train,
+    *,
     processed: Path = PROCESSED,
     scores: Path = SCORES,
     out: Path = SUBMISSION,
     record: Path = KAGGLE,
-    params: Path = PARAMS,
+    params_file: Path = PARAMS,
 ) -> None:
     """Write the submission of train's ensemble (its members' mean probabilities, which score
     wrote), then upload it if config says so, with a message naming train's values."""
     if config.wait < 0:
-        raise Failure(f"{params}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}")
+        raise Failure(
+            f"{params_file}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}"
+        )
     test = read_split(processed, "test")
     pixels, data = test.pixels, test.data
     if config.upload and data == OFFLINE_SAMPLE:
@@ -65,7 +68,7 @@ def run(
             say("to upload: set submit.upload: true in params.yaml, or run")
             say(f'  kaggle competitions submit -c digit-recognizer -f {out} -m "<message>"')
         return
-    message = describe(train, params)
+    message = describe(train, params_file)
     say(f"uploading {out} to Kaggle: {message}")
     ref = kaggle_client.submit(out, message)
     say(f"uploaded: submission {ref}; waiting up to {config.wait}s for its score")
@@ -82,7 +85,7 @@ def run(
         say(f"Kaggle's public score: {score.public_score}")
 
 
-def describe(train: Train | None, params: Path = PARAMS) -> str:
+def describe(train: Train, params_file: Path = PARAMS) -> str:
     """The upload's message: the git revision (+ if the work tree differs) and the params behind it."""
     try:
         revision = _git("rev-parse", "--short", "HEAD")
@@ -90,10 +93,8 @@ def describe(train: Train | None, params: Path = PARAMS) -> str:
             revision += "+"  # e.g. a `dvc exp run`, whose params differ from the commit's
     except (OSError, subprocess.CalledProcessError):
         revision = "no git revision"
-    text = params.read_bytes() if params.is_file() else b""
-    shown = "".join(
-        f"{key}={getattr(train, key)} " for key in ("preset", "alpha", "epochs", "batch_size") if train
-    )
+    text = params_file.read_bytes() if params_file.is_file() else b""
+    shown = "".join(f"{key}={getattr(train, key)} " for key in ("preset", "alpha", "epochs", "batch_size"))
     return f"digits {revision} {shown}params.yaml sha256:{hashlib.sha256(text).hexdigest()[:12]}"
 
 

@@ -15,7 +15,7 @@ from core import model as M
 from core.augment import Augment
 from core.checks import SettingError
 from core.data import scale_pixels
-from core.layers import Array, Params
+from core.layers import Array
 from core.optimizers import Optimizer
 from core.train import Epoch, Schedule, fit
 from stages import blas, cores
@@ -39,6 +39,7 @@ LINES = 50  # at most this many progress lines when the output is not a terminal
 
 def run(
     config: Train,
+    *,
     processed: Path = PROCESSED,
     models: Path = MODELS,
     plots: Path = PLOTS,
@@ -97,6 +98,8 @@ def run(
                 f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
                 f"lower it, e.g. to {config.alpha / 10:g}"
             ) from None
+        except SettingError as error:  # a setting that cannot apply to these rows
+            raise setting_failure(params_file, "train", error) from None
         except ValueError as error:
             raise Failure(f"{params_file}: train: {error}") from None
         made_with = {**blas.fingerprint(), "cores": sorted(shares.seen)}
@@ -134,13 +137,13 @@ def _train_member(
     data: tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]],
     seed: int,
     shares: Shares,
-) -> tuple[Params, list[Epoch]]:
+) -> tuple[M.ModelParams, list[Epoch]]:
     """One member: its initial weights, shuffling, dropout and augmentation all from seed."""
     rng = np.random.default_rng(seed)
     params = M.init(net, rng)
     rows = len(data[1])
     batches = "full batch" if config.batch_size == 0 else f"batches of {config.batch_size}"
-    size = sum(value.size for value in params.values())
+    size = sum(value.size for p in params for value in p.values())
     say(
         f"training preset '{config.preset}', member {seed} ({size:,} parameters) on {rows} rows: "
         f"{config.epochs} epochs, {batches}, {config.optimizer}, alpha {config.alpha}"

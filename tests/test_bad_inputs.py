@@ -313,7 +313,7 @@ PARAMS_CASES = {
         "threads: 1",
         "threads: 2",
         "train",
-        "2 threads need mini-batches to split: set a batch size, or 1 thread",
+        "'train.threads' must be 1 for the full batch, whose products use every core already, found 2",
     ),
     "negative patience": (
         "patience: 0",
@@ -1245,12 +1245,15 @@ def test_on_the_offline_sample_success_still_warns(on_the_sample):
 @pytest.mark.parametrize(
     ("batch_size", "message"),
     [
+        (0, "'train.batch_size' must be from 1 to 99 for convolutions, not all 100 rows at once, found 0"),
         (
-            0,
-            "takes dense and relu layers only, each relu after a dense one: set a batch size",
+            100,
+            "'train.batch_size' must be from 1 to 99 for convolutions, not all 100 rows at once, found 100",
         ),
-        (100, "batch size 100 takes all 100 rows at once: set it below 100"),
-        (5000, "batch size 5000 takes all 100 rows at once: set it below 100"),
+        (
+            5000,
+            "'train.batch_size' must be from 1 to 99 for convolutions, not all 100 rows at once, found 5000",
+        ),
     ],
 )
 def test_the_batch_size_message_fits_the_batch_size_set(ran, batch_size, message):
@@ -1259,10 +1262,13 @@ def test_the_batch_size_message_fits_the_batch_size_set(ran, batch_size, message
     _fails(ran, "train", "params.yaml", message)
 
 
-def test_augmentation_on_a_full_batch_names_the_batch_size_set(ran):
+def test_augmentation_applies_to_the_full_batch_too(ran):
+    before = (ran / "data/model/member-0.npz").read_bytes()
     _edit(ran, "batch_size: 0", "batch_size: 1000")
     _edit(ran, "shift: 0.0", "shift: 2.0")
-    _fails(ran, "train", "params.yaml", "augmentation needs mini-batches: batch size 1000 takes all 100 rows")
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 0, result.output
+    assert (ran / "data/model/member-0.npz").read_bytes() != before
 
 
 # ---- 7. interrupted writes leave no debris and no gap; outputs follow the umask -----------------

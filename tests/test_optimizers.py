@@ -7,13 +7,14 @@ from core.optimizers import BLOCK, Optimizer, learning_rate
 
 
 def _step(name, steps=1, **options):
-    params = {"W1": np.array([[1.0, -2.0]], np.float32), "b1": np.array([[0.5]], np.float32)}
-    grads = {"W1": np.array([[0.1, 0.2]], np.float32), "b1": np.array([[-1.0]], np.float32)}
+    """One dense layer's W and b, W decayed; returns them."""
+    params = [{"W": np.array([[1.0, -2.0]], np.float32), "b": np.array([[0.5]], np.float32)}]
+    grads = [{"W": np.array([[0.1, 0.2]], np.float32), "b": np.array([[-1.0]], np.float32)}]
     optimizer = Optimizer(name, **options)
-    state = optimizer.init(params)
+    state = optimizer.init(params, [("W",)])
     for _ in range(steps):
         optimizer.update(params, grads, state, alpha=0.5)
-    return params
+    return {"W1": params[0]["W"], "b1": params[0]["b"]}
 
 
 def test_gradient_descent_by_hand():
@@ -46,19 +47,19 @@ def test_adam_on_arrays_of_several_blocks_follows_the_textbook_formula():
     # 300 x 700 values: three whole blocks of BLOCK and a partial one; three steps
     rng = np.random.default_rng(0)
     W = rng.standard_normal((300, 700)).astype(np.float32)
-    params, optimizer = {"W1": W.copy()}, Optimizer("adam")
+    params, optimizer = [{"W": W.copy()}], Optimizer("adam")
     assert W.size > 3 * BLOCK and W.size % BLOCK
-    state = optimizer.init(params)
+    state = optimizer.init(params, [("W",)])
     m = v = np.zeros(W.shape)
     expected = W.astype(np.float64)
     for t in range(1, 4):
         g = rng.standard_normal(W.shape).astype(np.float32)
-        optimizer.update(params, {"W1": g}, state, alpha=0.01)
+        optimizer.update(params, [{"W": g}], state, alpha=0.01)
         m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g.astype(np.float64) ** 2
         expected -= 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    np.testing.assert_allclose(params["W1"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(params[0]["W"], expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="must be C-contiguous"):
-        optimizer.update({"W1": params["W1"].T}, {"W1": g.T}, state, alpha=0.01)
+        optimizer.update([{"W": params[0]["W"].T}], [{"W": g.T}], state, alpha=0.01)
 
 
 def test_weight_decay_applies_to_weights_only():
@@ -68,10 +69,19 @@ def test_weight_decay_applies_to_weights_only():
 
 
 def test_parameters_without_gradients_are_left_alone():
-    params = {"W1": np.ones((1, 1), np.float32), "mean1": np.ones(1, np.float32)}
+    params = [{"W": np.ones((1, 1), np.float32), "mean": np.ones(1, np.float32)}]
     optimizer = Optimizer("adam")
-    optimizer.update(params, {"W1": np.ones((1, 1), np.float32)}, optimizer.init(params), 0.1)
-    assert params["mean1"][0] == 1
+    optimizer.update(params, [{"W": np.ones((1, 1), np.float32)}], optimizer.init(params, [("W",)]), 0.1)
+    assert params[0]["mean"][0] == 1
+
+
+def test_weight_decay_follows_what_each_layer_names_not_the_key():
+    """A layer that decays nothing keeps its W undecayed; one that names b decays b."""
+    params = [{"W": np.ones((1, 1), np.float32), "b": np.ones((1, 1), np.float32)} for _ in range(2)]
+    zero = [{"W": np.zeros((1, 1), np.float32), "b": np.zeros((1, 1), np.float32)} for _ in range(2)]
+    optimizer = Optimizer("gd", weight_decay=0.5)
+    optimizer.update(params, zero, optimizer.init(params, [(), ("b",)]), alpha=1.0)
+    assert [(p["W"][0, 0], p["b"][0, 0]) for p in params] == [(1.0, 1.0), (1.0, 0.5)]
 
 
 def test_schedules():

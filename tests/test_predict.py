@@ -19,11 +19,11 @@ runner = CliRunner()
 def weights(tmp_path_factory):
     """The mlp preset's network, briefly trained on the offline sample's 4,000 real MNIST digits."""
     root = tmp_path_factory.mktemp("mnist")
-    download.run(Download("sample"), root / "raw")
-    preprocess.run(Preprocess(dev_rows=500, seed=0), root / "raw", root / "processed")
+    download.run(Download("sample"), out=root / "raw")
+    preprocess.run(Preprocess(dev_rows=500, seed=0), raw=root / "raw", out=root / "processed")
     with open("conf/preset/mlp.yaml") as file:
         config = yaml.safe_load(file)["train"] | {"epochs": 12}
-    train.run(Train(**config), root / "processed", root / "models", root / "plots")
+    train.run(Train(**config), processed=root / "processed", models=root / "models", plots=root / "plots")
     return root / "models/member-0.npz"
 
 

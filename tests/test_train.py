@@ -3,10 +3,24 @@ import pytest
 
 from core import model as M
 from core.augment import Augment
+from core.checks import SettingError
+from core.layers import Mode
 from core.losses import softmax_cross_entropy
 from core.optimizers import Optimizer
+from core.packed import pack
 from core.serialization import npz_bytes
-from core.train import Schedule, fit, loss_and_gradient, pack
+from core.train import Schedule, fit
+
+SEED = ["dense 10", "relu", "dense 10"]
+
+
+def _seed():
+    net = M.build(SEED, "uniform")
+    return net, M.init(net, np.random.default_rng(0))
+
+
+def _bytes(net, params):
+    return npz_bytes(M.to_arrays(net, params))
 
 
 def _data(m=300, seed=0):
@@ -34,65 +48,98 @@ def _fit(net, params, X, y, schedule, optimizer=None, augment=None, dev=None, **
 @pytest.mark.parametrize(
     ("layers", "dtype"),
     [
-        (["dense 10", "relu", "dense 10"], np.float32),  # the seed network's own equations
-        (["dense 10", "relu", "dense 10"], np.float64),
+        (SEED, np.float32),  # the seed network's own equations
+        (SEED, np.float64),
         (["dense 12", "relu", "dense 8", "relu", "dense 10"], np.float32),  # layer by layer
+        (["dense 12", "dense 10", "relu"], np.float32),  # no relu inside, the logits through one
     ],
 )
-def test_packed_chunks_give_the_whole_batch_gradient(layers, dtype):
+def test_packed_rows_give_the_plain_rows_gradient(layers, dtype):
     X, y = _data()
     X[:, 300:400] = 0  # blank columns, as MNIST's borders are
     image = X.reshape(-1, 28, 28)
     image[y == 3, :, 20:] = 0  # and columns blank in one class only: their ink box ends sooner
     X = X.astype(dtype)
     net = M.build(layers, "uniform")
-    params = {k: v.astype(dtype) for k, v in M.init(net, np.random.default_rng(0)).items()}
-    Z, caches = M.forward(net, params, X)
-    loss_one, dZ = softmax_cross_entropy(Z, y)
-    grads_one, right_one = M.backward(net, params, caches, dZ), int(np.sum(Z.argmax(axis=1) == y))
-    packed = pack(X, y, chunk_rows=7)
+    params = [{k: v.astype(dtype) for k, v in p.items()} for p in M.init(net, np.random.default_rng(0))]
+
+    def step(rows, labels):
+        Z, caches = M.forward(net, params, rows, Mode(train=True, rng=np.random.default_rng(0)))
+        loss, dZ, right = softmax_cross_entropy(Z, labels)
+        return loss, right, M.backward(net, params, caches, dZ)
+
+    loss_one, right_one, grads_one = step(X, y)
+    packed = pack(X, chunk_rows=7)
     assert all(not set(range(300, 400)) & set(c.columns) for c in packed.chunks)
     assert min(len(c.columns) for c in packed.chunks) < 684 - 150  # a chunk of 3s drops more
     assert [c.start for c in packed.chunks] == list(range(0, len(y), 7))
-    assert sorted(packed.y.tolist()) == sorted(y.tolist())
-    loss_many, grads_many, right_many = loss_and_gradient(net, params, packed)
+    assert sorted(packed.order.tolist()) == list(range(len(y)))
+    loss_many, right_many, grads_many = step(packed, y[packed.order])
     assert loss_many == pytest.approx(loss_one, rel=1e-12 if dtype == np.float64 else 1e-6)
     assert right_many == right_one
-    for key in grads_one:
-        assert grads_many[key].dtype == dtype and grads_many[key].shape == params[key].shape
-        tolerance = {"rtol": 1e-10, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-7}
-        np.testing.assert_allclose(grads_many[key], grads_one[key], **tolerance, err_msg=key)
+    tolerance = {"rtol": 1e-10, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-4, "atol": 1e-7}
+    for i, (one, many) in enumerate(zip(grads_one, grads_many, strict=True)):
+        for key in one:
+            assert many[key].dtype == dtype and many[key].shape == params[i][key].shape
+            np.testing.assert_allclose(many[key], one[key], **tolerance, err_msg=f"{key} of layer {i}")
 
 
-def test_ties_count_as_argmax_counts_them():
-    """With all weights zero every logit ties: argmax says class 0, so only the 0s are right."""
-    X, y = _data(m=100)
-    net = M.seed_network()
-    params = {k: np.zeros_like(v) for k, v in M.init(net, np.random.default_rng(0)).items()}
-    _, _, right = loss_and_gradient(net, params, pack(X, y, chunk_rows=16))
-    assert right == int(np.sum(y == 0)) > 0
-
-
-def test_one_full_batch_step_is_w_minus_alpha_dw():
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("decay", [0.0, 0.1])
+def test_one_full_batch_step_is_w_minus_alpha_dw(smoothing, decay):
+    """The seed network's update, W := W - α·dW, with label smoothing and weight decay as a
+    mini-batch takes them: the full batch is one batch of every row."""
     X, y = _data(m=50)
-    net = M.seed_network()
-    params = M.init(net, np.random.default_rng(0))
-    before = {k: v.copy() for k, v in params.items()}
-    _, grads, _ = loss_and_gradient(net, params, pack(X, y))
-    _fit(net, params, X, y, Schedule(epochs=1, alpha=0.1))
-    for key in params:
-        np.testing.assert_allclose(params[key], before[key] - 0.1 * grads[key], rtol=1e-6, atol=1e-7)
+    net, params = _seed()
+    before = M.copy(params)
+    Z, caches = M.forward(net, params, X)
+    grads = M.backward(net, params, caches, softmax_cross_entropy(Z, y, smoothing=smoothing)[1])
+    schedule = Schedule(epochs=1, alpha=0.1, label_smoothing=smoothing)
+    _fit(net, params, X, y, schedule, Optimizer("gd", weight_decay=decay))
+    for p, b, g, layer in zip(params, before, grads, net.layers, strict=True):
+        for key in p:
+            step = g[key] + (decay * b[key] if key in layer.DECAYED else 0)
+            np.testing.assert_allclose(p[key], b[key] - 0.1 * step, rtol=1e-5, atol=1e-6)
+
+
+def test_every_train_setting_changes_full_batch_training():
+    """Label smoothing, weight decay, dropout, batch norm and augmentation act on the full batch
+    as on mini-batches: none of them is ignored."""
+    X, y = _data(m=100)
+
+    def train(layers=SEED, augment=None, **settings):
+        net = M.build(layers, "uniform")
+        params = M.init(net, np.random.default_rng(0))
+        decay = settings.pop("weight_decay", 0.0)
+        kept, _ = _fit(
+            net,
+            params,
+            X,
+            y,
+            Schedule(epochs=3, alpha=0.1, **settings),
+            Optimizer("gd", weight_decay=decay),
+            augment,
+        )
+        return _bytes(net, kept)
+
+    plain = train()
+    assert train(label_smoothing=0.3) != plain
+    assert train(weight_decay=0.1) != plain
+    assert train(augment=Augment(shift=2)) != plain
+    assert train(["dense 10", "relu", "dropout 0.5", "dense 10"]) != train(
+        ["dense 10", "relu", "dropout 0", "dense 10"]
+    )
+    assert train(["dense 10", "batchnorm", "relu", "dense 10"]) != plain
 
 
 def test_full_batch_training_lowers_the_loss_and_reports_each_epoch():
     X, y = _data()
-    net = M.seed_network()
-    params = M.init(net, np.random.default_rng(0))
+    net, params = _seed()
     kept, history = _fit(net, params, X, y, Schedule(epochs=60, alpha=0.5))
     assert kept is params and [e.epoch for e in history] == list(range(1, 61))
     assert history[-1].train_loss < 0.5 * history[0].train_loss
     assert history[-1].train_accuracy > 0.8 and history[-1].dev_accuracy > 0.8
-    assert all(v.dtype == np.float32 for v in params.values())
+    assert all(v.dtype == np.float32 for p in params for v in p.values())
 
 
 def test_mini_batches_with_every_feature_learn():
@@ -107,13 +154,12 @@ def test_mini_batches_with_every_feature_learn():
     )
     assert history[-1].dev_accuracy > 0.5  # chance is 0.1
     assert [round(e.alpha, 6) for e in history] == [0.01, 0.008536, 0.005, 0.001464]
-    assert all(v.dtype == np.float32 for v in kept.values())
+    assert all(v.dtype == np.float32 for p in kept for v in p.values())
 
 
 def test_keep_best_returns_the_best_dev_epoch_and_patience_stops_early():
     X, y = _data()
-    net = M.seed_network()
-    params = M.init(net, np.random.default_rng(0))
+    net, params = _seed()
     snapshots = []
     kept, history = _fit(
         net,
@@ -121,11 +167,11 @@ def test_keep_best_returns_the_best_dev_epoch_and_patience_stops_early():
         X,
         y,
         Schedule(epochs=200, alpha=3.0, patience=5, keep_best=True),
-        on_epoch=lambda e: snapshots.append({k: v.copy() for k, v in params.items()}),
+        on_epoch=lambda e: snapshots.append(M.copy(params)),
     )
     best = max(range(len(history)), key=lambda i: (history[i].dev_accuracy, -i))
     assert len(history) == best + 1 + 5  # five epochs without a better dev accuracy, then stop
-    assert all(np.array_equal(kept[k], snapshots[best][k]) for k in kept)
+    assert _bytes(net, kept) == _bytes(net, snapshots[best])
 
 
 def test_two_trainings_give_byte_identical_weights():
@@ -136,7 +182,7 @@ def test_two_trainings_give_byte_identical_weights():
         params = M.init(net, np.random.default_rng(42))
         schedule = Schedule(epochs=3, batch_size=batch_size, alpha=0.01)
         kept, _ = _fit(net, params, X, y, schedule, Optimizer("adam"), Augment(2, 10, 0.1))
-        return npz_bytes(kept)
+        return _bytes(net, kept)
 
     assert train(64) == train(64)
     assert train(64) != train(32)
@@ -154,7 +200,7 @@ def test_parts_give_the_same_bytes_on_any_number_of_cores_and_run_to_run():
         schedule = Schedule(epochs=2, batch_size=64, alpha=0.01, threads=threads)
         optimizer, augment = Optimizer("adam"), Augment(2, 10, 0.1)
         kept, _ = _fit(net, params, X, y, schedule, optimizer, augment, cores=lambda: cores)
-        return npz_bytes(kept)
+        return _bytes(net, kept)
 
     assert train(2, cores=1) == train(2, cores=2) == train(2, cores=2) == train(2, cores=5)
     assert train(3, cores=2) == train(3, cores=3)
@@ -186,8 +232,9 @@ def test_a_batchs_parts_train_as_the_whole_batch():
         return kept, history
 
     (one, one_history), (three, three_history) = train(1), train(3)  # parts of 17, 17 and 16 rows
-    for key in one:
-        np.testing.assert_allclose(three[key], one[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    for i, (p_one, p_three) in enumerate(zip(one, three, strict=True)):
+        for key in p_one:
+            np.testing.assert_allclose(p_three[key], p_one[key], rtol=1e-4, atol=1e-6, err_msg=f"{key}{i}")
     assert three_history[-1].train_loss == pytest.approx(one_history[-1].train_loss, rel=1e-5)
     assert three_history[-1].dev_accuracy == one_history[-1].dev_accuracy
 
@@ -198,13 +245,13 @@ def test_batch_norm_running_statistics_are_the_whole_batchs():
     X, y = _data(m=81)
     net = M.build(["dense 8", "batchnorm", "relu", "dense 10"])
     params = M.init(net, np.random.default_rng(0))
-    W, b = params["W1"].copy(), params["b1"].copy()
+    W, b = params[0]["W"].copy(), params[0]["b"].copy()
     schedule = Schedule(epochs=1, batch_size=40, threads=2)  # the last batch: one row, one part
     after_first = []
 
     def on_batch(done, total):
         if not after_first:
-            after_first.append({k: v.copy() for k, v in params.items()})
+            after_first.append(M.copy(params))
 
     fit(
         net,
@@ -218,59 +265,60 @@ def test_batch_norm_running_statistics_are_the_whole_batchs():
         on_batch,
         cores=lambda: 2,
     )
-    assert all(np.isfinite(value).all() for value in params.values())
+    assert M.finite(params)
     order = np.random.default_rng(0).permutation(81)  # as the epoch shuffles, from the same generator
     Z = X[order[:40]] @ W.T + b.T
-    params = after_first[0]
-    np.testing.assert_allclose(params["mean2"], 0.1 * Z.mean(axis=0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(params["var2"], 0.9 + 0.1 * Z.var(axis=0), rtol=1e-4)
+    norm = after_first[0][1]
+    np.testing.assert_allclose(norm["mean"], 0.1 * Z.mean(axis=0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(norm["var"], 0.9 + 0.1 * Z.var(axis=0), rtol=1e-4)
 
 
 def test_full_batch_chunks_on_several_cores_give_the_same_bytes():
     X, y = _data(m=3000)
 
     def train(cores):
-        net = M.seed_network()
-        params = M.init(net, np.random.default_rng(0))
+        net, params = _seed()
         kept, _ = _fit(net, params, X, y, Schedule(epochs=5, alpha=0.1), cores=lambda: cores)
-        return npz_bytes(kept)
+        return _bytes(net, kept)
 
     assert train(1) == train(2) == train(3)
 
 
 def test_divergence_stops_training():
     X, y = _data()
-    net = M.seed_network()
-    params = M.init(net, np.random.default_rng(0))
+    net, params = _seed()
     with pytest.raises(FloatingPointError, match="at iteration"), np.errstate(all="ignore"):
         _fit(net, params, X * 1e3, y, Schedule(epochs=50, alpha=1e6))
 
 
 @pytest.mark.parametrize(
-    ("spec", "schedule", "augment", "message"),
+    ("spec", "schedule", "message"),
     [
-        (["conv 2 3", "flatten", "dense 10"], Schedule(epochs=1), Augment(), "dense and relu layers only"),
-        (["dense 10"], Schedule(epochs=1), Augment(shift=2), "augmentation needs mini-batches"),
         (
-            ["dense 10"],
-            Schedule(epochs=1, batch_size=20, threads=2),
-            Augment(),
-            "2 threads need mini-batches",
+            ["conv 2 3", "flatten", "dense 10"],
+            Schedule(epochs=1),
+            "batch_size must be from 1 to 19 for convolutions",
         ),
+        (
+            ["conv 2 3", "flatten", "dense 10"],
+            Schedule(epochs=1, batch_size=20),
+            "batch_size must be from 1 to 19",
+        ),
+        (["dense 10"], Schedule(epochs=1, batch_size=20, threads=2), "threads must be 1 for the full batch"),
     ],
 )
-def test_full_batch_limits_are_explained(spec, schedule, augment, message):
+def test_settings_that_cannot_apply_to_the_full_batch_are_named(spec, schedule, message):
     X, y = _data(m=20)
     net = M.build(spec)
-    with pytest.raises(ValueError, match=message):
-        _fit(net, M.init(net, np.random.default_rng(0)), X, y, schedule, augment=augment)
+    with pytest.raises(SettingError, match=message):
+        _fit(net, M.init(net, np.random.default_rng(0)), X, y, schedule)
 
 
 def test_training_rejects_float64_inputs():
     X, y = _data(m=10)
-    net = M.seed_network()
+    net, params = _seed()
     with pytest.raises(TypeError, match="X must be float32, got float64"):
-        _fit(net, M.init(net, np.random.default_rng(0)), X.astype(np.float64), y, Schedule(epochs=1))
+        _fit(net, params, X.astype(np.float64), y, Schedule(epochs=1))
 
 
 def test_mini_batch_divergence_names_the_epoch_or_batch():
@@ -293,17 +341,24 @@ def test_mini_batch_divergence_names_the_epoch_or_batch():
     ],
 )
 def test_the_packed_full_batch_step_passes_the_gradient_check(spec):
-    """Central differences in float64 on the loss the packed step reports, against its gradient."""
+    """Central differences in float64 on the loss of packed rows, against their gradient."""
     from tests.gradcheck import numerical_gradient, relative_error
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 10, 12)
     X = rng.random((12, 784)) * (rng.random((12, 784)) < 0.2)  # sparse, as pixels are
     net = M.build(spec, "uniform")
-    params = {k: v.astype(np.float64) for k, v in M.init(net, rng).items()}
-    packed = pack(X, y, chunk_rows=5)
-    _, grads, _ = loss_and_gradient(net, params, packed)
-    numeric = numerical_gradient(lambda p: loss_and_gradient(net, p, packed)[0], params)
-    assert relative_error(grads, numeric) < 1e-6
-    broken = {**grads, "W1": grads["W1"] * 1.01}  # negative control: a 1% error must show
+    params = [{k: v.astype(np.float64) for k, v in p.items()} for p in M.init(net, rng)]
+    packed = pack(X, chunk_rows=5)
+    labels = y[packed.order]
+
+    def loss(_):
+        return softmax_cross_entropy(M.forward(net, params, packed)[0], labels)[0]
+
+    Z, caches = M.forward(net, params, packed)
+    grads = M.backward(net, params, caches, softmax_cross_entropy(Z, labels)[1])
+    named = {f"{key}{i}": g[key] for i, g in enumerate(grads) for key in g}
+    numeric = numerical_gradient(loss, {f"{key}{i}": p[key] for i, p in enumerate(params) for key in p})
+    assert relative_error(named, numeric) < 1e-6
+    broken = {**named, "W0": named["W0"] * 1.01}  # negative control: a 1% error must show
     assert relative_error(broken, numeric) > 1e-4
