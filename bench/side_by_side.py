@@ -2,7 +2,7 @@
 
 Each run is a fresh process that trains as `digits train` does (the preset's layers, batch size,
 augmentation, label smoothing and train.threads, OpenBLAS on one thread per product, its share of
-the cores from stages/cores.py) for a fixed number of batches of real digits, and prints its
+the cores from stages/adapters/cores.py) for a fixed number of batches of real digits, and prints its
 samples/s. Per preset, in one run of this script, alternated and repeated:
 
     alone      one member, with every core the machine gives it (its threads' parts at once)
@@ -55,7 +55,7 @@ def worker(name: str, pixels: Path, batches: int, one_core: bool) -> None:
     from core.augment import Augment
     from core.optimizers import Optimizer
     from core.train import Schedule, fit
-    from stages import cores
+    from stages.adapters import cores
 
     config = preset(name)
     arrays = np.load(pixels)
@@ -142,7 +142,7 @@ def main() -> None:
         return
     if not SHARED.exists():
         sys.exit(f"{SHARED} is missing: this benchmark trains on the competition's digits")
-    from stages import blas
+    from stages.adapters import blas
 
     blas.one_thread_per_product()
     record = blas.fingerprint()

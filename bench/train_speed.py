@@ -36,7 +36,7 @@ from core.losses import softmax_cross_entropy  # noqa: E402
 from core.optimizers import Optimizer  # noqa: E402
 from core.parts import Workers  # noqa: E402
 from core.train import Schedule, _gradients  # noqa: E402
-from stages import blas  # noqa: E402
+from stages.adapters import blas  # noqa: E402
 
 SHARED = ROOT.parent / "shared/data/digit-recognizer/train.csv.gz"
 # Steps per run: a few seconds each. After its last call, each library's idle threads (NumPy's

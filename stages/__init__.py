@@ -1,1 +1,1 @@
-"""The pipeline's stages: thin Typer commands over core."""
+"""The pipeline's stages: one Typer command each (cli.py) over core; adapters/ holds what they share."""

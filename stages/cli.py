@@ -12,10 +12,10 @@ from typing import Annotated
 
 import typer
 
-from stages import allocator, common
-from stages import artifacts as A
-from stages import config as C
-from stages.common import fail_cleanly
+from stages.adapters import allocator, common
+from stages.adapters import artifacts as A
+from stages.adapters import config as C
+from stages.adapters.common import fail_cleanly
 
 app = typer.Typer(
     help="Digit Recognizer pipeline: download -> preprocess -> train -> evaluate -> submit. "
@@ -33,7 +33,7 @@ Scores = Annotated[Path, typer.Option(help="Folder of the members' probabilities
 
 
 # The commands that run the network batch after batch: they reuse freed blocks
-# (stages/allocator.py) and take their share of the machine's cores (stages/cores.py).
+# (stages/adapters/allocator.py) and take their share of the machine's cores (stages/adapters/cores.py).
 NETWORK_COMMANDS = ("train", "score", "predict")
 
 
@@ -106,8 +106,8 @@ def train(
     train.threads parts trained at once; a member's initial weights, shuffling and augmentation
     come from its seed. Shows a progress bar on a terminal, plain lines otherwise.
     """
-    from stages import cores
     from stages import train as stage
+    from stages.adapters import cores
 
     with cores.claimed():
         stage.run(
@@ -131,8 +131,8 @@ def score(
 ) -> None:
     """Write each member's class probabilities for the train, dev and test rows, which evaluate
     and submit average: the dev and test rows averaged over predict.tta's shifted views."""
-    from stages import cores
     from stages import score as stage
+    from stages.adapters import cores
 
     tta = C.load(C.Predict, params_file).tta
     with cores.claimed():
@@ -253,8 +253,8 @@ def predict(
     inverted to light ink on black if needed, cropped to the ink, fitted into 20x20 and centred by
     mass in 28x28, as MNIST's digits were.
     """
-    from stages import cores
     from stages import predict as stage
+    from stages.adapters import cores
 
     with cores.claimed():
         stage.run(images, weights=weights, show=show, params_file=params_file, tta=tta)
@@ -281,8 +281,8 @@ def members(
     """Train the members of train.seeds side by side, each its own queued DVC experiment, JOBS at a
     time; then assemble the ensemble with 'dvc exp run', which finds every member in DVC's run
     cache and trains nothing."""
-    from stages import cores
     from stages import members as stage
+    from stages.adapters import cores
 
     stage.run(set_param or [], jobs or cores.machine_cores(), params_file=params_file)
 

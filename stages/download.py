@@ -22,10 +22,10 @@ from typing import IO
 
 import numpy as np
 
-from stages import csvio, kaggle_client
-from stages.artifacts import OFFLINE_SAMPLE, RAW, RAW_INFO, SAMPLE_WARNING
-from stages.common import Failure, cannot_write, new_folder, regular_file, say, warn
-from stages.config import PARAMS, Download
+from stages.adapters import csvio, kaggle_client
+from stages.adapters.artifacts import OFFLINE_SAMPLE, RAW, RAW_INFO, SAMPLE_WARNING
+from stages.adapters.common import Failure, cannot_write, new_folder, regular_file, say, warn
+from stages.adapters.config import PARAMS, Download
 
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 # SHA-256 of the competition's files, as Kaggle serves them.

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 from core.ensemble import average
 from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_class
 from core.metrics import confusion as confusion_counts
-from stages import imageio
-from stages.artifacts import (
+from stages.adapters import imageio
+from stages.adapters.artifacts import (
     CONFUSION,
     METRICS,
     MISTAKES,
@@ -34,8 +34,8 @@ from stages.artifacts import (
     read_scores,
     read_split,
 )
-from stages.common import say, warn, write_bytes, write_text
-from stages.config import Train
+from stages.adapters.common import say, warn, write_bytes, write_text
+from stages.adapters.config import Train
 
 SHOWN = 32  # mistakes in the picture
 

@@ -9,7 +9,7 @@ the ensemble assembled with nothing left to train.
    `dvc exp run --queue -S 'train.seeds=[<seed>]' score@<seed>` (train@<seed>, then its
    scores), and DVC's queue runs them `jobs` at a time, each in a temporary copy of the
    workspace (`dvc exp run --run-all`). Each member's processes take their share of the cores
-   (stages/cores.py), which never changes their bytes: they are those of the member trained
+   (stages/adapters/cores.py), which never changes their bytes: they are those of the member trained
    alone. Each lands in DVC's run cache.
 3. `dvc exp run -S ...` in the workspace finds every train@<seed> and score@<seed> in the run
    cache ("is cached - skipping run"), trains nothing, and averages the members. The members'
@@ -28,8 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages import config as C
-from stages.common import Failure, one_line, say
+from stages.adapters import config as C
+from stages.adapters.common import Failure, one_line, say
 
 STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
 

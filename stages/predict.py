@@ -16,11 +16,11 @@ from numpy.typing import NDArray
 from core.data import scale_pixels
 from core.ensemble import average
 from core.images import to_mnist
-from stages import imageio
-from stages import weights as weights_file
-from stages.artifacts import MODELS
-from stages.common import Failure, say, write_bytes
-from stages.config import PARAMS, Predict, Train, check_tta, load
+from stages.adapters import imageio
+from stages.adapters import weights as weights_file
+from stages.adapters.artifacts import MODELS
+from stages.adapters.common import Failure, say, write_bytes
+from stages.adapters.config import PARAMS, Predict, Train, check_tta, load
 
 
 def run(

@@ -9,10 +9,10 @@ import numpy as np
 
 from core.checks import SettingError
 from core.data import split_dev
-from stages import csvio
-from stages.artifacts import PROCESSED, PROCESSED_INFO, RAW, RAW_INFO, data_kind, split_bytes
-from stages.common import new_folder, say
-from stages.config import PARAMS, Preprocess, setting_failure
+from stages.adapters import csvio
+from stages.adapters.artifacts import PROCESSED, PROCESSED_INFO, RAW, RAW_INFO, data_kind, split_bytes
+from stages.adapters.common import new_folder, say
+from stages.adapters.config import PARAMS, Preprocess, setting_failure
 
 
 def run(config: Preprocess, *, raw: Path = RAW, out: Path = PROCESSED, params_file: Path = PARAMS) -> None:

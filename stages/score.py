@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.data import scale_pixels
-from stages import weights as weights_file
-from stages.artifacts import (
+from stages.adapters import weights as weights_file
+from stages.adapters.artifacts import (
     MODELS,
     PROCESSED,
     SCORES,
@@ -24,8 +24,8 @@ from stages.artifacts import (
     read_split,
     scores_bytes,
 )
-from stages.common import Failure, check_writable, say, write_bytes
-from stages.config import PARAMS, Train
+from stages.adapters.common import Failure, check_writable, say, write_bytes
+from stages.adapters.config import PARAMS, Train
 
 
 def run(

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from core.ensemble import average
-from stages import csvio, kaggle_client
-from stages.artifacts import (
+from stages.adapters import csvio, kaggle_client
+from stages.adapters.artifacts import (
     KAGGLE,
     OFFLINE_SAMPLE,
     PROCESSED,
@@ -28,8 +28,8 @@ from stages.artifacts import (
     read_scores,
     read_split,
 )
-from stages.common import Failure, say, warn, write_bytes, write_text
-from stages.config import PARAMS, Submit, Train
+from stages.adapters.common import Failure, say, warn, write_bytes, write_text
+from stages.adapters.config import PARAMS, Submit, Train
 
 
 def run(

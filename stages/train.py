@@ -18,9 +18,9 @@ from core.data import scale_pixels
 from core.layers import Array
 from core.optimizers import Optimizer
 from core.train import Epoch, Schedule, fit
-from stages import blas, cores
-from stages import weights as weights_file
-from stages.artifacts import (
+from stages.adapters import blas, cores
+from stages.adapters import weights as weights_file
+from stages.adapters.artifacts import (
     MODELS,
     OFFLINE_SAMPLE,
     PLOTS,
@@ -31,8 +31,8 @@ from stages.artifacts import (
     member_weights,
     read_split,
 )
-from stages.common import Failure, check_writable, say, warn, write_bytes, write_text
-from stages.config import PARAMS, Train, setting_failure
+from stages.adapters.common import Failure, check_writable, say, warn, write_bytes, write_text
+from stages.adapters.config import PARAMS, Train, setting_failure
 
 LINES = 50  # at most this many progress lines when the output is not a terminal
 
@@ -116,7 +116,7 @@ def run(
 
 
 class Shares:
-    """The process's share of the cores (stages/cores.py), asked before each batch; what it was
+    """The process's share of the cores (stages/adapters/cores.py), asked before each batch; what it was
     goes into the member's record."""
 
     def __init__(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import csvio
+from stages.adapters import csvio
 
 PARAMS = """\
 download:

@@ -30,7 +30,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.serialization import load_npz, npz_bytes
-from stages import csvio
+from stages.adapters import csvio
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
 from tests.test_pipeline import repo  # noqa: F401  (a fixture, for the dvc repro case)
@@ -196,7 +196,7 @@ def test_a_competition_file_whose_sha256_does_not_match(ran, tmp_path):
 
 
 # ---- params.yaml: every params case lives here -------------------------------------------------
-# The loader (stages/config.py) checks sections, keys and types for every stage; values are checked
+# The loader (stages/adapters/config.py) checks sections, keys and types for every stage; values are checked
 # where they are used, mostly by core, and the stage names the key.
 
 
@@ -896,7 +896,7 @@ def _no_room(error_number: int):
 )
 def test_a_full_disk_when_writing_outputs(ran, monkeypatch, stage, file, error_number, advice):
     """The disk fills up at the end, as the output is written: after the whole training run."""
-    monkeypatch.setattr("stages.common.os.fsync", _no_room(error_number))
+    monkeypatch.setattr("stages.adapters.common.os.fsync", _no_room(error_number))
     _fails(ran, stage, file, f"cannot write it ({os.strerror(error_number)}): {advice}")
 
 
@@ -928,7 +928,7 @@ def test_a_blas_whose_threads_cannot_be_set_trains_on_one_thread_of_ours(ran, mo
     none, so the process never runs more threads than that BLAS does alone."""
     _edit(ran, "batch_size: 0", "batch_size: 32")
     _edit(ran, "threads: 1", "threads: 2")
-    monkeypatch.setattr("stages.blas.threadpool_info", lambda: [])  # as under another BLAS
+    monkeypatch.setattr("stages.adapters.blas.threadpool_info", lambda: [])  # as under another BLAS
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 0, result.output
     record = json.loads((ran / "data/model/member-0.json").read_text())
@@ -943,7 +943,7 @@ def test_a_read_only_model_folder_fails_before_training(ran, monkeypatch):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr("stages.common.os.open", read_only)
+    monkeypatch.setattr("stages.adapters.common.os.open", read_only)
     before = _snapshot(ran)
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 1
@@ -1308,7 +1308,7 @@ def test_temp_files_a_killed_run_left_are_cleaned_by_the_next(ran, stage, debris
 
 def test_a_folder_output_is_never_missing_while_it_is_replaced(ran, monkeypatch):
     """preprocess replaces data/processed in one step: at no rename is the folder absent."""
-    from stages import common
+    from stages.adapters import common
 
     processed = ran / "data/processed"
     seen: list[bool] = []
@@ -1325,8 +1325,8 @@ def test_a_folder_output_is_never_missing_while_it_is_replaced(ran, monkeypatch)
         seen.append(processed.is_dir())
         return done
 
-    monkeypatch.setattr("stages.common.os.replace", watch_replace)
-    monkeypatch.setattr("stages.common._exchange", watch_exchange)
+    monkeypatch.setattr("stages.adapters.common.os.replace", watch_replace)
+    monkeypatch.setattr("stages.adapters.common._exchange", watch_exchange)
     assert CliRunner().invoke(app, ["preprocess"]).exit_code == 0
     assert seen and all(seen), seen
 
@@ -1339,7 +1339,7 @@ def test_where_the_system_cannot_swap_a_kill_between_the_renames_is_repaired(ran
     before = {p.name: p.read_bytes() for p in processed.iterdir()}
     killed = """
 import os
-from stages import common
+from stages.adapters import common
 from stages.cli import main
 real = os.replace
 def replace(a, b):
@@ -1404,7 +1404,7 @@ def test_a_failed_stage_under_dvc_repro_loses_its_outputs_and_dvc_checkout_bring
 
 
 def test_each_member_records_the_numpy_blas_and_cores_that_made_it(ran):
-    from stages import blas
+    from stages.adapters import blas
 
     record = json.loads((ran / "data/model/member-0.json").read_text())
     cores = record.pop("cores")

@@ -14,10 +14,11 @@ from core import metrics as metrics_module
 from core import model as M
 from core.data import scale_pixels
 from core.serialization import load_npz
-from stages import common, evaluate, imageio
+from stages import evaluate
 from stages import submit as submit_stage
+from stages.adapters import common, imageio
+from stages.adapters.config import Train, load
 from stages.cli import app
-from stages.config import Train, load
 from tests.conftest import write_competition_csvs, write_params
 
 runner = CliRunner()

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stages import config
-from stages.common import Failure
+from stages.adapters import config
+from stages.adapters.common import Failure
 from tests.conftest import PARAMS
 
 GOOD = PARAMS.format(source="sample", dev_rows=1000, iterations=500)

@@ -1,16 +1,16 @@
-"""stages/cores.py: the digits processes on a machine share its cores."""
+"""stages/adapters/cores.py: the digits processes on a machine share its cores."""
 
 import os
 import subprocess
 import sys
 import time
 
-from stages.cores import Share
+from stages.adapters.cores import Share
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from stages.cores import Share
+from stages.adapters.cores import Share
 share = Share(Path(sys.argv[1]))
 share.join()
 print("joined", flush=True)

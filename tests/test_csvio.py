@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from stages import csvio
-from stages.common import Failure
+from stages.adapters import csvio
+from stages.adapters.common import Failure
 
 HEADER = ",".join(csvio.TRAIN_HEADER)
 

@@ -110,14 +110,14 @@ def test_the_drift_check_sees_a_missing_and_an_extra_dependency():
     """Negative control: the same check on a train stage with one import dropped from its deps,
     and one module it does not run added."""
     train = dict(body(STAGES["train"]))
-    deps = [dep for dep in train["deps"] if dep != "stages/artifacts.py"] + ["core/images.py"]
+    deps = [dep for dep in train["deps"] if dep != "stages/adapters/artifacts.py"] + ["core/images.py"]
     missing, extra = drift({**train, "deps": deps})
-    assert missing == {"stages/artifacts.py"} and extra == {"core/images.py"}
+    assert missing == {"stages/adapters/artifacts.py"} and extra == {"core/images.py"}
 
 
 def test_each_member_depends_on_every_train_key_but_the_seeds():
     """So that adding seeds trains only the new members, and any other train key retrains all."""
-    from stages.config import Train
+    from stages.adapters.config import Train
 
     keys = {f"train.{field.name}" for field in dataclasses.fields(Train)} - {"train.seeds"}
     assert set(body(STAGES["train"])["params"]) == keys

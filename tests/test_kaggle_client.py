@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stages import download, kaggle_client
+from stages import download
+from stages.adapters import kaggle_client
 from stages.cli import app
 from tests.conftest import write_competition_csvs, write_params
 from tests.kaggle_server import Fault, KaggleServer

@@ -7,9 +7,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from core.images import to_mnist
-from stages import download, imageio, preprocess, train
+from stages import download, preprocess, train
+from stages.adapters import imageio
+from stages.adapters.config import Download, Preprocess, Train
 from stages.cli import app
-from stages.config import Download, Preprocess, Train
 from tests.drawn import STROKES, draw, photographed, typed
 
 runner = CliRunner()

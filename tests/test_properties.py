@@ -15,8 +15,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stages import config, csvio
-from stages.common import Failure
+from stages.adapters import config, csvio
+from stages.adapters.common import Failure
 from tests.conftest import PARAMS
 
 EXAMPLES = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

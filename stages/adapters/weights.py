@@ -12,10 +12,10 @@ from core import model as M
 from core.layers import Array
 from core.parts import Workers
 from core.serialization import load_npz, npz_bytes
-from stages import cores
-from stages.artifacts import member_weights
-from stages.common import Failure, regular_file
-from stages.config import PARAMS
+from stages.adapters import cores
+from stages.adapters.artifacts import member_weights
+from stages.adapters.common import Failure, regular_file
+from stages.adapters.config import PARAMS
 
 
 def as_bytes(net: M.Sequential, params: M.ModelParams) -> bytes:
@@ -59,7 +59,7 @@ def read_members(
 
 def probabilities(members: dict[Path, M.Member], X: Array, tta: float = 0.0) -> list[Array]:
     """Each member's class probabilities (core/inference.py) on the process's share of the cores
-    (stages/cores.py); a member whose outputs overflow is a Failure naming its file."""
+    (stages/adapters/cores.py); a member whose outputs overflow is a Failure naming its file."""
     with Workers(cores.share) as workers:
         try:
             return inference.probabilities(list(members.values()), X, tta, workers.map)

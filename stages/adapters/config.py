@@ -18,7 +18,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from core.checks import SettingError
-from stages.common import Failure, one_line, regular_file
+from stages.adapters.common import Failure, one_line, regular_file
 
 PARAMS = Path("params.yaml")
 SECTIONS = ("download", "preprocess", "train", "predict", "submit")

@@ -4,7 +4,7 @@ A member's bytes depend on its params and on how its matrix products round their
 and its BLAS, on the kernels the BLAS picks for the CPU (OpenBLAS: SkylakeX, Haswell, Zen, ...)
 and on how many threads split each product. Every command that runs the network sets its BLAS to
 one thread per product, whatever OPENBLAS_NUM_THREADS or OMP_NUM_THREADS say, and takes its speed
-from threads of its own (stages/cores.py): so the bytes never depend on the machine's cores or on
+from threads of its own (stages/adapters/cores.py): so the bytes never depend on the machine's cores or on
 what runs beside it, and N processes on N cores never run more than N threads.
 """
 

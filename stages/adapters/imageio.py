@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from stages.common import Failure, one_line, regular_file
+from stages.adapters.common import Failure, one_line, regular_file
 
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo; more is a decompression bomb or not one digit
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from stages import blas
+from stages.adapters import blas
 
 FOLDER = Path(tempfile.gettempdir()) / f"digits-cores-{os.getuid()}"
 SUFFIX = ".lock"

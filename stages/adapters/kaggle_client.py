@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stages.common import Failure, one_line
+from stages.adapters.common import Failure, one_line
 
 COMPETITION = "digit-recognizer"
 RULES = f"https://www.kaggle.com/competitions/{COMPETITION}/rules"

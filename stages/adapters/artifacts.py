@@ -4,8 +4,8 @@ format. Stage modules never import each other; they meet here, as dvc.yaml's out
     download    -> data/raw/          train.csv, test.csv, sample_submission.csv, source.json
     preprocess  -> data/processed/    train.npz, dev.npz, test.npz (X uint8 (m, 784), y uint8 (m,)),
                                       data.json
-    train       -> data/model/member-<seed>.npz (stages/weights.py), for each of train.seeds, and
-                   member-<seed>.json, what its bytes depend on besides the params (stages/blas.py);
+    train       -> data/model/member-<seed>.npz (stages/adapters/weights.py), for each of train.seeds, and
+                   member-<seed>.json, what its bytes depend on besides the params (stages/adapters/blas.py);
                    data/plots/loss/member-<seed>.csv, data/plots/accuracy/member-<seed>.csv
     score       -> data/scores/member-<seed>.npz: the member's probabilities (m, 10) float32 for
                    the train, dev and test rows
@@ -25,13 +25,13 @@ from numpy.typing import NDArray
 
 from core.data import N_CLASSES, N_PIXELS
 from core.serialization import load_npz, npz_bytes
-from stages.common import Failure, regular_file
+from stages.adapters.common import Failure, regular_file
 
 RAW = Path("data/raw")
 RAW_INFO = "source.json"  # in RAW: what data it is ("data") and where it came from
 PROCESSED = Path("data/processed")
 PROCESSED_INFO = "data.json"  # in PROCESSED: what data it is ("data")
-MODELS = Path("data/model")  # member-<seed>.npz for each of train.seeds (stages/weights.py)
+MODELS = Path("data/model")  # member-<seed>.npz for each of train.seeds (stages/adapters/weights.py)
 PLOTS = Path("data/plots")  # loss/ and accuracy/ member-<seed>.csv: each member's epochs
 SCORES = Path("data/scores")  # member-<seed>.npz: each member's probabilities for every split
 SPLITS = ("train", "dev", "test")
@@ -54,7 +54,7 @@ def member_weights(models: Path, seed: int) -> Path:
 
 
 def member_record(models: Path, seed: int) -> Path:
-    """Where a member's NumPy and BLAS are recorded (stages/blas.py)."""
+    """Where a member's NumPy and BLAS are recorded (stages/adapters/blas.py)."""
     return models / f"member-{seed}.json"
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from stages.common import Failure, regular_file
+from stages.adapters.common import Failure, regular_file
 
 PIXELS = [f"pixel{i}" for i in range(784)]
 TRAIN_HEADER = ["label", *PIXELS]

@@ -1,0 +1,1 @@
+"""What the stage commands share: files and formats, params, the CLI output, CPU resources, Kaggle."""
