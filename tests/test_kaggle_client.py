@@ -166,6 +166,21 @@ def test_a_server_that_does_not_answer_times_out(server, method):
     assert data_files(Path.cwd()) == {}
 
 
+def test_the_timeout_is_the_kaggle_clients_own(server):
+    """Kaggle's client gets sessions with a timeout; requests itself, for everyone else, stays as
+    it was, even while the client runs."""
+    import requests
+    from kagglesdk import kaggle_http_client
+
+    send, session = requests.adapters.HTTPAdapter.send, requests.Session
+    with kaggle_client._guarded():
+        assert requests.adapters.HTTPAdapter.send is send and requests.Session is session
+        assert issubclass(kaggle_http_client.requests.Session, session)
+        assert kaggle_http_client.requests.Session is not session
+    assert kaggle_client.download_competition(Path.cwd()).is_file()  # through those sessions
+    assert requests.adapters.HTTPAdapter.send is send and requests.Session is session
+
+
 # download
 
 

@@ -4,9 +4,9 @@ The client authenticates as it is imported and again when asked, trying, in orde
 token (KAGGLE_API_TOKEN, or ~/.kaggle/access_token), then the legacy username and key
 (~/.kaggle/kaggle.json, or KAGGLE_USERNAME and KAGGLE_KEY). A token is checked with Kaggle over
 the network, and the client prints help and calls exit() when nothing works. So every use of it
-happens inside `_guarded`: its output swallowed, each request given a timeout (the client sets
-none, and a silent server would hang it), and every failure turned into one line that says what
-to do.
+happens inside `_guarded`: its output swallowed, each of its requests given a timeout (the
+client's modules see a requests whose sessions have one), and every failure turned into one line
+that says what to do.
 """
 
 from __future__ import annotations
@@ -42,17 +42,12 @@ class _NotFound(Exception):
 def _guarded(not_found_ok: bool = False, token: str | None = None) -> Iterator[None]:
     """Runs the client with its output swallowed and a timeout on each of its requests; token
     names where an access token was found before the client ran (it may remove it)."""
-    from requests.adapters import HTTPAdapter
-
-    send = HTTPAdapter.send
-
-    def bounded(self: HTTPAdapter, request: Any, stream: bool = False, timeout: Any = None, **kw: Any) -> Any:
-        return send(self, request, stream=stream, timeout=TIMEOUT if timeout is None else timeout, **kw)
-
-    HTTPAdapter.send = bounded  # type: ignore[method-assign,assignment]
     quiet = io.StringIO()
     try:
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            from kagglesdk import kaggle_http_client  # before kaggle: its import authenticates
+
+            kaggle_http_client.requests = _bounded_requests()
             yield
     except ImportError:
         raise Failure("the 'kaggle' package is not installed: pip install 'kaggle>=2.2.5'") from None
@@ -64,8 +59,27 @@ def _guarded(not_found_ok: bool = False, token: str | None = None) -> Iterator[N
         if not_found_ok and _status(error) == 404:
             raise _NotFound from None
         raise Failure(explain(error)) from None
-    finally:
-        HTTPAdapter.send = send  # type: ignore[method-assign]
+
+
+def _bounded_requests() -> Any:
+    """The requests module as Kaggle's client modules see it: the same, but every session they
+    make waits at most TIMEOUT for a connection or the next bytes, unless a call sets its own (the
+    client sets none, and a silent server would hang it). Other users of requests are untouched."""
+    import requests
+
+    class BoundedSession(requests.Session):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = TIMEOUT
+            return super().send(request, **kwargs)
+
+    class KaggleRequests:
+        Session = BoundedSession
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(requests, name)
+
+    return KaggleRequests()
 
 
 def _token_source() -> str | None:
@@ -91,9 +105,10 @@ def _no_credentials(source: str | None) -> str:
 def api() -> Any:
     """An authenticated KaggleApi, or Failure."""
     with _guarded(token=_token_source()):
-        from kaggle.api.kaggle_api_extended import KaggleApi
+        from kaggle.api import kaggle_api_extended
 
-        client = KaggleApi()
+        kaggle_api_extended.requests = _bounded_requests()  # its uploads' own sessions
+        client = kaggle_api_extended.KaggleApi()
         client.authenticate()
     return client
 
