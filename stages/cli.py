@@ -7,8 +7,9 @@ only the code it uses: `digits download` never loads the network.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -24,6 +25,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(function: F) -> F:
+    """A `digits` subcommand whose failures are one line each (common.fail_cleanly)."""
+    registered: F = app.command()(fail_cleanly(function))
+    return registered
+
 
 ParamsFile = Annotated[Path, typer.Option("--params", help="The params file to read.")]
 Processed = Annotated[Path, typer.Option(help="Folder of train/dev/test arrays from preprocess.")]
@@ -55,8 +64,7 @@ def options(
         os.environ[common.DEBUG] = "1"
 
 
-@app.command()
-@fail_cleanly
+@command
 def download(
     params_file: ParamsFile = C.PARAMS,
     out: Annotated[Path, typer.Option(help="Folder to fill.")] = A.RAW,
@@ -70,11 +78,10 @@ def download(
     """
     from stages import download as stage
 
-    stage.run(C.load(C.Download, params_file), out=out, params_file=params_file)
+    stage.run(C.load(C.Download, params_file), where=A.Workspace(raw=out), params_file=params_file)
 
 
-@app.command()
-@fail_cleanly
+@command
 def preprocess(
     params_file: ParamsFile = C.PARAMS,
     raw: Annotated[Path, typer.Option(help="Folder that download filled.")] = A.RAW,
@@ -83,20 +90,20 @@ def preprocess(
     """Check the raw CSVs and hold out preprocess.dev_rows rows (chosen by preprocess.seed) as the dev set."""
     from stages import preprocess as stage
 
-    stage.run(C.load(C.Preprocess, params_file), raw=raw, out=out, params_file=params_file)
+    where = A.Workspace(raw=raw, processed=out)
+    stage.run(C.load(C.Preprocess, params_file), where=where, params_file=params_file)
 
 
-@app.command()
-@fail_cleanly
+@command
 def train(
+    seed: Seed = None,
     params_file: ParamsFile = C.PARAMS,
-    processed: Processed = A.PROCESSED,
-    models: Models = A.MODELS,
     plots: Annotated[
         Path,
         typer.Option(help="Folder for each member's per-epoch loss and accuracy (CSVs, DVC plots)."),
     ] = A.PLOTS,
-    seed: Seed = None,
+    processed: Processed = A.PROCESSED,
+    models: Models = A.MODELS,
 ) -> None:
     """Train the model train.layers describes (the seed network by default), one member per seed
     of train.seeds, and write each one's weights.
@@ -109,25 +116,18 @@ def train(
     from stages import train as stage
     from stages.adapters import cores
 
+    where = A.Workspace(processed=processed, models=models, plots=plots)
     with cores.claimed():
-        stage.run(
-            C.load(C.Train, params_file),
-            processed=processed,
-            models=models,
-            plots=plots,
-            params_file=params_file,
-            seed=seed,
-        )
+        stage.run(C.load(C.Train, params_file), where=where, params_file=params_file, seed=seed)
 
 
-@app.command()
-@fail_cleanly
+@command
 def score(
+    seed: Seed = None,
     params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
     models: Models = A.MODELS,
     scores: Scores = A.SCORES,
-    seed: Seed = None,
 ) -> None:
     """Write each member's class probabilities for the train, dev and test rows, which evaluate
     and submit average: the dev and test rows averaged over predict.tta's shifted views."""
@@ -135,20 +135,12 @@ def score(
     from stages.adapters import cores
 
     tta = C.load(C.Predict, params_file).tta
+    where = A.Workspace(processed=processed, models=models, scores=scores)
     with cores.claimed():
-        stage.run(
-            C.load(C.Train, params_file),
-            tta,
-            seed=seed,
-            processed=processed,
-            models=models,
-            scores=scores,
-            params_file=params_file,
-        )
+        stage.run(C.load(C.Train, params_file), tta, where=where, params_file=params_file, seed=seed)
 
 
-@app.command()
-@fail_cleanly
+@command
 def evaluate(
     params_file: ParamsFile = C.PARAMS,
     processed: Processed = A.PROCESSED,
@@ -167,27 +159,14 @@ def evaluate(
     on its held-back test labels), and each member's dev accuracy."""
     from stages import evaluate as stage
 
-    stage.run(
-        C.load(C.Train, params_file),
-        processed=processed,
-        scores=scores,
-        metrics=metrics,
-        confusion=confusion,
-        mistakes=mistakes,
+    where = A.Workspace(
+        processed=processed, scores=scores, metrics=metrics, confusion=confusion, mistakes=mistakes
     )
+    stage.run(C.load(C.Train, params_file), where=where)
 
 
-@app.command()
-@fail_cleanly
+@command
 def submit(
-    params_file: ParamsFile = C.PARAMS,
-    processed: Processed = A.PROCESSED,
-    scores: Scores = A.SCORES,
-    out: Annotated[Path, typer.Option(help="Submission CSV to write.")] = A.SUBMISSION,
-    record: Annotated[
-        Path,
-        typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics)."),
-    ] = A.KAGGLE,
     check: Annotated[
         Path | None,
         typer.Option(
@@ -196,6 +175,14 @@ def submit(
             "writes nothing.",
         ),
     ] = None,
+    params_file: ParamsFile = C.PARAMS,
+    processed: Processed = A.PROCESSED,
+    scores: Scores = A.SCORES,
+    out: Annotated[Path, typer.Option(help="Submission CSV to write.")] = A.SUBMISSION,
+    record: Annotated[
+        Path,
+        typer.Option(help="Where the upload's status and Kaggle score go (DVC metrics)."),
+    ] = A.KAGGLE,
 ) -> None:
     """Predict every test image with train.seeds' ensemble and write OUT as ImageId,Label, checked
     against the competition's format.
@@ -208,19 +195,12 @@ def submit(
     if check is not None:
         stage.check(check, processed)
     else:
-        stage.run(
-            C.load(C.Submit, params_file),
-            C.load(C.Train, params_file),
-            processed=processed,
-            scores=scores,
-            out=out,
-            record=record,
-            params_file=params_file,
-        )
+        where = A.Workspace(processed=processed, scores=scores, submission=out, kaggle=record)
+        config = C.load(C.Submit, params_file)
+        stage.run(config, C.load(C.Train, params_file), where=where, params_file=params_file)
 
 
-@app.command()
-@fail_cleanly
+@command
 def predict(
     images: Annotated[
         list[Path], typer.Argument(help="Pictures of one digit each: PNG, JPEG, ...", show_default=False)
@@ -260,8 +240,7 @@ def predict(
         stage.run(images, weights=weights, show=show, params_file=params_file, tta=tta)
 
 
-@app.command()
-@fail_cleanly
+@command
 def members(
     set_param: Annotated[
         list[str] | None,

@@ -23,7 +23,7 @@ from typing import IO
 import numpy as np
 
 from stages.adapters import csvio, kaggle_client
-from stages.adapters.artifacts import OFFLINE_SAMPLE, RAW, RAW_INFO, SAMPLE_WARNING
+from stages.adapters.artifacts import OFFLINE_SAMPLE, RAW_INFO, SAMPLE_WARNING, WORKSPACE, Workspace
 from stages.adapters.common import Failure, cannot_write, new_folder, regular_file, say, warn
 from stages.adapters.config import PARAMS, Download
 
@@ -39,7 +39,8 @@ SAMPLE_TRAIN_ROWS = 4000
 SAMPLE_SPLIT_SEED = 0  # fixed: the sample's train/test split is part of the data, not a param
 
 
-def run(config: Download, *, out: Path = RAW, params_file: Path = PARAMS) -> None:
+def run(config: Download, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS) -> None:
+    out = where.raw
     source = config.source.strip()
     if not source:
         raise Failure(f"{params_file}: 'download.source' is empty (use 'sample', 'kaggle' or a path)")

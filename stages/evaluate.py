@@ -12,7 +12,6 @@ confidently wrong.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,14 +21,11 @@ from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_c
 from core.metrics import confusion as confusion_counts
 from stages.adapters import imageio
 from stages.adapters.artifacts import (
-    CONFUSION,
-    METRICS,
-    MISTAKES,
     OFFLINE_SAMPLE,
-    PROCESSED,
     SAMPLE_WARNING,
-    SCORES,
     SPLITS,
+    WORKSPACE,
+    Workspace,
     member_scores,
     read_scores,
     read_split,
@@ -40,17 +36,11 @@ from stages.adapters.config import Train
 SHOWN = 32  # mistakes in the picture
 
 
-def run(
-    config: Train,
-    *,
-    processed: Path = PROCESSED,
-    scores: Path = SCORES,
-    metrics: Path = METRICS,
-    confusion: Path = CONFUSION,
-    mistakes: Path = MISTAKES,
-) -> None:
+def run(config: Train, *, where: Workspace = WORKSPACE) -> None:
     """Score the members' mean probabilities; with config.full_data (the dev rows were trained on)
     there is no dev score."""
+    processed, scores = where.processed, where.scores
+    metrics, confusion, mistakes = where.metrics, where.confusion, where.mistakes
     splits = {split: read_split(processed, split) for split in SPLITS}
     rows = {split: len(loaded.pixels) for split, loaded in splits.items()}
     each = [read_scores(member_scores(scores, seed), rows) for seed in config.seeds]

@@ -10,12 +10,13 @@ import numpy as np
 from core.checks import SettingError
 from core.data import split_dev
 from stages.adapters import csvio
-from stages.adapters.artifacts import PROCESSED, PROCESSED_INFO, RAW, RAW_INFO, data_kind, split_bytes
+from stages.adapters.artifacts import PROCESSED_INFO, RAW_INFO, WORKSPACE, Workspace, data_kind, split_bytes
 from stages.adapters.common import new_folder, say
 from stages.adapters.config import PARAMS, Preprocess, setting_failure
 
 
-def run(config: Preprocess, *, raw: Path = RAW, out: Path = PROCESSED, params_file: Path = PARAMS) -> None:
+def run(config: Preprocess, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS) -> None:
+    raw, out = where.raw, where.processed
     pixels, labels = csvio.read_digits(raw / "train.csv", labelled=True)
     assert labels is not None  # read_digits gives labels when labelled
     test, _ = csvio.read_digits(raw / "test.csv", labelled=False)

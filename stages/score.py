@@ -15,10 +15,9 @@ from pathlib import Path
 from core.data import scale_pixels
 from stages.adapters import weights as weights_file
 from stages.adapters.artifacts import (
-    MODELS,
-    PROCESSED,
-    SCORES,
     SPLITS,
+    WORKSPACE,
+    Workspace,
     member_scores,
     member_weights,
     read_split,
@@ -32,15 +31,14 @@ def run(
     config: Train,
     tta: float,
     *,
-    seed: int | None = None,
-    processed: Path = PROCESSED,
-    models: Path = MODELS,
-    scores: Path = SCORES,
+    where: Workspace = WORKSPACE,
     params_file: Path = PARAMS,
+    seed: int | None = None,
 ) -> None:
     """Score the member of the given seed, which train.seeds must list; with none, every member."""
     if seed is not None and seed not in config.seeds:
         raise Failure(f"{params_file}: 'train.seeds' is {config.seeds}: it has no member {seed} to score")
+    processed, models, scores = where.processed, where.models, where.scores
     splits = {split: read_split(processed, split) for split in SPLITS}
     check_writable(scores)
     for member in config.seeds if seed is None else [seed]:

@@ -18,12 +18,11 @@ import numpy as np
 from core.ensemble import average
 from stages.adapters import csvio, kaggle_client
 from stages.adapters.artifacts import (
-    KAGGLE,
     OFFLINE_SAMPLE,
     PROCESSED,
     SAMPLE_WARNING,
-    SCORES,
-    SUBMISSION,
+    WORKSPACE,
+    Workspace,
     member_scores,
     read_scores,
     read_split,
@@ -32,22 +31,14 @@ from stages.adapters.common import Failure, say, warn, write_bytes, write_text
 from stages.adapters.config import PARAMS, Submit, Train
 
 
-def run(
-    config: Submit,
-    train: Train,
-    *,
-    processed: Path = PROCESSED,
-    scores: Path = SCORES,
-    out: Path = SUBMISSION,
-    record: Path = KAGGLE,
-    params_file: Path = PARAMS,
-) -> None:
+def run(config: Submit, train: Train, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS) -> None:
     """Write the submission of train's ensemble (its members' mean probabilities, which score
     wrote), then upload it if config says so, with a message naming train's values."""
     if config.wait < 0:
         raise Failure(
             f"{params_file}: 'submit.wait' must be 0 (do not wait) or more seconds, found {config.wait}"
         )
+    processed, scores, out, record = where.processed, where.scores, where.submission, where.kaggle
     test = read_split(processed, "test")
     pixels, data = test.pixels, test.data
     if config.upload and data == OFFLINE_SAMPLE:

@@ -21,11 +21,10 @@ from core.train import Epoch, Schedule, fit
 from stages.adapters import blas, cores
 from stages.adapters import weights as weights_file
 from stages.adapters.artifacts import (
-    MODELS,
     OFFLINE_SAMPLE,
-    PLOTS,
-    PROCESSED,
     SAMPLE_WARNING,
+    WORKSPACE,
+    Workspace,
     member_history,
     member_record,
     member_weights,
@@ -38,15 +37,10 @@ LINES = 50  # at most this many progress lines when the output is not a terminal
 
 
 def run(
-    config: Train,
-    *,
-    processed: Path = PROCESSED,
-    models: Path = MODELS,
-    plots: Path = PLOTS,
-    params_file: Path = PARAMS,
-    seed: int | None = None,
+    config: Train, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS, seed: int | None = None
 ) -> None:
     """Train the member of the given seed, which train.seeds must list; with none, every member."""
+    processed, models, plots = where.processed, where.models, where.plots
     if seed is not None and seed not in config.seeds:
         raise Failure(f"{params_file}: 'train.seeds' is {config.seeds}: it has no member {seed} to train")
     try:

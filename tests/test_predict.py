@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from core.images import to_mnist
 from stages import download, preprocess, train
 from stages.adapters import imageio
+from stages.adapters.artifacts import Workspace
 from stages.adapters.config import Download, Preprocess, Train
 from stages.cli import app
 from tests.drawn import STROKES, draw, photographed, typed
@@ -20,11 +21,14 @@ runner = CliRunner()
 def weights(tmp_path_factory):
     """The mlp preset's network, briefly trained on the offline sample's 4,000 real MNIST digits."""
     root = tmp_path_factory.mktemp("mnist")
-    download.run(Download("sample"), out=root / "raw")
-    preprocess.run(Preprocess(dev_rows=500, seed=0), raw=root / "raw", out=root / "processed")
+    where = Workspace(
+        raw=root / "raw", processed=root / "processed", models=root / "models", plots=root / "plots"
+    )
+    download.run(Download("sample"), where=where)
+    preprocess.run(Preprocess(dev_rows=500, seed=0), where=where)
     with open("conf/preset/mlp.yaml") as file:
         config = yaml.safe_load(file)["train"] | {"epochs": 12}
-    train.run(Train(**config), processed=root / "processed", models=root / "models", plots=root / "plots")
+    train.run(Train(**config), where=where)
     return root / "models/member-0.npz"
 
 

