@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,43 @@ from stages.adapters.config import PARAMS, Train, setting_failure
 LINES = 50  # at most this many progress lines when the output is not a terminal
 
 
+Data = tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]]  # X, y, X_dev, y_dev
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What train's keys describe: the model and how to train it."""
+
+    net: M.Sequential
+    schedule: Schedule
+    optimizer: Optimizer
+    augment: Augment
+
+
 def run(
     config: Train, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS, seed: int | None = None
 ) -> None:
     """Train the member of the given seed, which train.seeds must list; with none, every member."""
-    processed, models, plots = where.processed, where.models, where.plots
     if seed is not None and seed not in config.seeds:
         raise Failure(f"{params_file}: 'train.seeds' is {config.seeds}: it has no member {seed} to train")
+    recipe = _recipe(config, params_file)
+    data = _data(config, where.processed)
+    for folder in {where.models, *(path.parent for path in member_history(where.plots, 0))}:
+        check_writable(folder)  # now, not after the training
+    for member in config.seeds if seed is None else [seed]:
+        shares = Shares()
+        kept, epochs = _train_member(config, recipe, data, member, shares, params_file)
+        made_with = {**blas.fingerprint(), "cores": sorted(shares.seen)}
+        _write(config, recipe.net, kept, epochs, member, made_with, where)
+
+
+def _recipe(config: Train, params_file: Path) -> Recipe:
+    """The model and its training, each setting checked; a Failure names the key that is wrong."""
+    if config.full_data and (config.keep_best or config.patience):
+        raise Failure(
+            f"{params_file}: 'train.full_data' trains on the dev rows too, so 'train.keep_best' and "
+            "'train.patience', which choose epochs by dev accuracy, must be false and 0"
+        )
     try:
         net = M.build(config.layers, config.init)
         schedule = Schedule(
@@ -57,16 +88,15 @@ def run(
             threads=config.threads,
         )
         optimizer = Optimizer(config.optimizer, config.momentum, weight_decay=config.weight_decay)
-        augment = Augment(config.shift, config.rotate, config.zoom)
+        return Recipe(net, schedule, optimizer, Augment(config.shift, config.rotate, config.zoom))
     except SettingError as error:
         raise setting_failure(params_file, "train", error) from None
     except ValueError as error:  # only build raises others
         raise Failure(f"{params_file}: 'train.layers' does not describe a model: {error}") from None
-    if config.full_data and (config.keep_best or config.patience):
-        raise Failure(
-            f"{params_file}: 'train.full_data' trains on the dev rows too, so 'train.keep_best' and "
-            "'train.patience', which choose epochs by dev accuracy, must be false and 0"
-        )
+
+
+def _data(config: Train, processed: Path) -> Data:
+    """The training rows (with train.full_data, the dev rows too) and the dev rows, scaled."""
     train, dev = read_split(processed, "train"), read_split(processed, "dev")
     X_u8, y, Xd_u8, yd = train.pixels, train.labelled(), dev.pixels, dev.labelled()
     if train.data == OFFLINE_SAMPLE:
@@ -74,39 +104,29 @@ def run(
     if config.full_data:
         warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
         X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
-    data = (scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp))
-    for folder in {models, *(path.parent for path in member_history(plots, 0))}:
-        check_writable(folder)  # now, not after the training
-    for member in config.seeds if seed is None else [seed]:
-        shares = Shares()
-        try:
-            kept, epochs = _train_member(config, net, schedule, optimizer, augment, data, member, shares)
-        except MemoryError:
-            batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"
-            raise Failure(
-                f"{params_file}: not enough memory to train 'train.layers' {batch}: lower "
-                "'train.batch_size' or make the model smaller"
-            ) from None
-        except FloatingPointError as error:
-            raise Failure(
-                f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
-                f"lower it, e.g. to {config.alpha / 10:g}"
-            ) from None
-        except SettingError as error:  # a setting that cannot apply to these rows
-            raise setting_failure(params_file, "train", error) from None
-        except ValueError as error:
-            raise Failure(f"{params_file}: train: {error}") from None
-        made_with = {**blas.fingerprint(), "cores": sorted(shares.seen)}
-        weights = member_weights(models, member)
-        write_bytes(weights, weights_file.as_bytes(net, kept))
-        write_text(member_record(models, member), json.dumps(made_with, indent=2) + "\n")
-        loss, accuracy = member_history(plots, member)
-        write_text(loss, _csv(["train_loss", "dev_loss"], epochs))
-        write_text(accuracy, _csv(["train_accuracy", "dev_accuracy"], epochs))
-        best = max(epochs, key=lambda e: e.dev_accuracy)
-        which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
-        say(f"wrote {weights} ({which}), {loss} and {accuracy} after {epochs[-1].seconds:.1f}s")
-        say(f"  made with {', '.join(f'{key} {value}' for key, value in made_with.items())}")
+    return scale_pixels(X_u8), y.astype(np.intp), scale_pixels(Xd_u8), yd.astype(np.intp)
+
+
+def _write(
+    config: Train,
+    net: M.Sequential,
+    kept: M.ModelParams,
+    epochs: list[Epoch],
+    member: int,
+    made_with: dict[str, object],
+    where: Workspace,
+) -> None:
+    """A member's weights, what they were made with, and its epochs' losses and accuracies."""
+    weights = member_weights(where.models, member)
+    write_bytes(weights, weights_file.as_bytes(net, kept))
+    write_text(member_record(where.models, member), json.dumps(made_with, indent=2) + "\n")
+    loss, accuracy = member_history(where.plots, member)
+    write_text(loss, _csv(["train_loss", "dev_loss"], epochs))
+    write_text(accuracy, _csv(["train_accuracy", "dev_accuracy"], epochs))
+    best = max(epochs, key=lambda e: e.dev_accuracy)
+    which = f"best dev epoch {best.epoch}" if config.keep_best else f"last epoch {epochs[-1].epoch}"
+    say(f"wrote {weights} ({which}), {loss} and {accuracy} after {epochs[-1].seconds:.1f}s")
+    say(f"  made with {', '.join(f'{key} {value}' for key, value in made_with.items())}")
 
 
 class Shares:
@@ -123,18 +143,12 @@ class Shares:
 
 
 def _train_member(
-    config: Train,
-    net: M.Sequential,
-    schedule: Schedule,
-    optimizer: Optimizer,
-    augment: Augment,
-    data: tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]],
-    seed: int,
-    shares: Shares,
+    config: Train, recipe: Recipe, data: Data, seed: int, shares: Shares, params_file: Path
 ) -> tuple[M.ModelParams, list[Epoch]]:
-    """One member: its initial weights, shuffling, dropout and augmentation all from seed."""
+    """One member: its initial weights, shuffling, dropout and augmentation all from seed; a
+    Failure says which key to change when training cannot go on."""
     rng = np.random.default_rng(seed)
-    params = M.init(net, rng)
+    params = M.init(recipe.net, rng)
     rows = len(data[1])
     batches = "full batch" if config.batch_size == 0 else f"batches of {config.batch_size}"
     size = sum(value.size for p in params for value in p.values())
@@ -144,7 +158,34 @@ def _train_member(
         + (f", {config.threads} threads" if config.threads > 1 else "")
     )
     progress = Progress(config.epochs, rows, sys.stdout.isatty())
-    return fit(net, params, data, schedule, optimizer, augment, rng, progress.epoch, progress.batch, shares)
+    try:
+        return fit(
+            recipe.net,
+            params,
+            data,
+            recipe.schedule,
+            recipe.optimizer,
+            recipe.augment,
+            rng,
+            progress.epoch,
+            progress.batch,
+            shares,
+        )
+    except MemoryError:
+        batch = f"in batches of {config.batch_size}" if config.batch_size else "on the full batch"
+        raise Failure(
+            f"{params_file}: not enough memory to train 'train.layers' {batch}: lower "
+            "'train.batch_size' or make the model smaller"
+        ) from None
+    except FloatingPointError as error:
+        raise Failure(
+            f"{params_file}: 'train.alpha' {config.alpha} makes training diverge ({error}): "
+            f"lower it, e.g. to {config.alpha / 10:g}"
+        ) from None
+    except SettingError as error:  # a setting that cannot apply to these rows
+        raise setting_failure(params_file, "train", error) from None
+    except ValueError as error:
+        raise Failure(f"{params_file}: train: {error}") from None
 
 
 def _csv(columns: list[str], epochs: list[Epoch]) -> str:
