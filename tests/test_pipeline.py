@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -153,6 +154,21 @@ def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
     assert 0 <= metrics["dev_accuracy"] <= 1 and set(metrics["member_dev_accuracy"]) == {"0", "1"}
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
     assert "mlp" in json.dumps(shown)
+
+
+@pytest.mark.parametrize("preset", ["seed", "mlp", "cnn", "ensemble"])
+def test_every_preset_runs_on_the_offline_sample(repo, preset):
+    """A fresh clone's first try: each preset, one epoch, on the 4,000 labelled rows of the
+    offline sample, which holds out its own 1,000 dev rows whatever the preset asks for."""
+    _commit_with_hydra(repo, "sample")
+    output = run(repo, "dvc", "exp", "run", "-S", f"preset={preset}", "-S", "train.epochs=1")
+    metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert metrics["data"] == "offline-sample" and 0 <= metrics["dev_accuracy"] <= 1
+    seeds = yaml.safe_load((repo / "params.yaml").read_text())["train"]["seeds"]
+    assert set(metrics["member_dev_accuracy"]) == {str(seed) for seed in seeds}
+    dev = np.load(repo / "data/processed/dev.npz")["y"]
+    assert len(dev) == 1000
+    assert ("1,000 dev rows held out" in output) == (preset != "seed")  # the seed preset asks for 1,000
 
 
 def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_metrics(repo, tmp_path):
