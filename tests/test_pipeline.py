@@ -35,7 +35,7 @@ def ran(output):
 def repo(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name in ("dvc.yaml", "pyproject.toml"):
+    for name in ("dvc.yaml", "pyproject.toml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
     for folder in ("core", "stages", "conf"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -74,6 +74,14 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
     write_params(repo, str(other), iterations=20)
     assert ran(run(repo, "dvc", "repro")) == everything
     assert len((repo / "data/raw/train.csv").read_text().splitlines()) == 151
+
+
+def test_plots_show_reads_only_the_plots_and_leaves_git_clean(repo):
+    run(repo, "dvc", "repro")
+    output = run(repo, "dvc", "plots", "show")
+    assert "failed to load" not in output and "WARNING" not in output, output
+    assert not list((repo / "data/plots").rglob("*/.gitignore"))  # no file DVC would read as a plot
+    assert "dvc_plots" not in run(repo, "git", "status", "--porcelain")
 
 
 def test_a_code_change_re_runs_the_stages_that_run_it_and_dvc_commit_records_a_harmless_one(repo):
