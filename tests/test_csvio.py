@@ -82,3 +82,11 @@ def test_truncated_gzip_is_one_line(tmp_path):
     path.write_bytes(gzip.compress(f"{HEADER}\n{row()}\n".encode())[:-10])
     with pytest.raises(Failure, match=r"train.csv.gz: cannot read"):
         csvio.read_digits(path, labelled=True)
+
+
+def test_a_huge_number_far_down_is_one_line_and_no_pandas_warning(tmp_path):
+    """pandas reads a long file in chunks and warns of a column whose chunks differ in type; the
+    reader names the cell instead (and pytest turns any warning into an error here)."""
+    text = f"{HEADER}\n" + f"{row()}\n" * 4999 + row().replace(",0", f",{10**23}", 1) + "\n"
+    with pytest.raises(Failure, match=r"line 5001, column pixel0: found 10{23}, expected 0\.\.255"):
+        read(tmp_path, text)

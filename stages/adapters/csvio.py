@@ -11,6 +11,7 @@ import gzip
 import io
 import itertools
 import re
+import warnings
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,7 +93,9 @@ def read_table(
         raise Failure(f"{shown}: empty file, expected the header line {brief}")
     check_header(found, header, shown)
     try:
-        frame = pd.read_csv(path, header=0, dtype=None, skip_blank_lines=False, encoding="utf-8")
+        with warnings.catch_warnings():  # mixed types in a column are found and named below
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            frame = pd.read_csv(path, header=0, dtype=None, skip_blank_lines=False, encoding="utf-8")
     except pd.errors.ParserError as error:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if match:
