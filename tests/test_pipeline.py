@@ -179,6 +179,26 @@ def test_every_preset_runs_on_the_offline_sample(repo, preset):
     assert ("1,000 dev rows held out" in output) == (preset != "seed")  # the seed preset asks for 1,000
 
 
+def test_after_a_failed_exp_run_checking_out_params_and_repro_restore_the_workspace(repo):
+    """The README's recovery: a failed `dvc exp run` leaves its params and no outputs; `git
+    checkout params.yaml && dvc repro` restores the committed run from DVC's cache."""
+    _commit_with_hydra(repo, "sample")
+    run(repo, "dvc", "exp", "run")
+    env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
+    run(repo, "git", *env, "add", "-A")
+    run(repo, "git", *env, "commit", "-qm", "first run")
+    weights = (repo / "data/model/member-0.npz").read_bytes()
+    failed = subprocess.run(
+        ["dvc", "exp", "run", "-S", "train.alpha=abc"], cwd=repo, capture_output=True, text=True
+    )
+    assert failed.returncode != 0 and "'train.alpha' must be a number" in failed.stderr + failed.stdout
+    assert not (repo / "data/model/member-0.npz").exists()
+    run(repo, "git", "checkout", "params.yaml")
+    assert "is cached - skipping run" in run(repo, "dvc", "repro")
+    assert (repo / "data/model/member-0.npz").read_bytes() == weights
+    assert run(repo, "git", "status", "--porcelain", stdout_only=True) == ""
+
+
 def test_a_queued_alpha_sweep_runs_on_two_workers_and_every_experiment_has_its_metrics(repo, tmp_path):
     source = write_competition_csvs(tmp_path / "csvs")
     _commit_with_hydra(repo, source)
