@@ -3,7 +3,8 @@ ensemble of train.seeds' members that train wrote).
 
 Each image (PNG, JPEG or anything Pillow opens; photo or drawing, ink dark or light) goes through
 MNIST's preprocessing (core/images.py), then the network; one line per image gives the label and
-the three most probable digits.
+the three most probable digits. An image that cannot be read gets an error line of its own, the
+others their results, and the command then exits 1.
 """
 
 from __future__ import annotations
@@ -38,12 +39,20 @@ def run(
     if tta is None:
         tta = 0.0 if weights and not params_file.exists() else load(Predict, params_file).tta
     check_tta(tta, "--tta")
-    digits = np.stack([_digit(path) for path in images])  # (n, 28, 28) uint8
-    X = scale_pixels(digits.reshape(len(images), -1))
-    probs = average(weights_file.probabilities(members, X, tta))  # (n, 10)
-    for path, p in zip(images, probs, strict=True):
-        top = np.argsort(-p, kind="stable")[:3]
-        say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")
+    read, failures = [], []
+    for path in images:
+        try:
+            read.append((path, _digit(path)))
+        except Failure as failure:
+            failures.append(str(failure))
+    if read:
+        digits = np.stack([digit for _, digit in read])  # (n, 28, 28) uint8
+        probs = average(weights_file.probabilities(members, scale_pixels(digits.reshape(len(read), -1)), tta))
+        for (path, _), p in zip(read, probs, strict=True):
+            top = np.argsort(-p, kind="stable")[:3]
+            say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")
+    if failures:  # each its own line; no picture of a partial batch
+        raise Failure("\n".join(failures))
     if show is not None:
         write_bytes(show, imageio.png_bytes(np.concatenate(list(digits), axis=1)))
         say(f"wrote {show}: the images as the network saw them, left to right")

@@ -106,6 +106,29 @@ def test_bad_images_are_one_line_naming_the_file(weights, tmp_path, content, mes
     assert not show.exists()
 
 
+def test_each_readable_image_gets_its_line_and_each_bad_one_an_error(weights, drawings, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(blank)
+    show = tmp_path / "seen.png"
+    args = [
+        "predict",
+        "--weights",
+        str(weights),
+        "--show",
+        str(show),
+        str(drawings[3]),
+        str(blank),
+        str(drawings[7]),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    said = [line for line in result.stdout.splitlines() if line.startswith(str(tmp_path))]
+    assert [line.split(":")[0] for line in said] == [str(drawings[3]), str(drawings[7])]
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: {blank}: no digit found: the image is blank")
+    assert not show.exists()
+
+
 def test_missing_weights_say_what_to_run(drawings, tmp_path):
     result = runner.invoke(app, ["predict", "--weights", str(tmp_path / "none.npz"), str(drawings[0])])
     assert result.exit_code == 1

@@ -49,7 +49,8 @@ def fail_cleanly(command: F) -> F:
             if debugging():
                 raise
             said = str(error) if isinstance(error, Failure) else "not enough memory for this step"
-            typer.echo(f"error: {said}", err=True)
+            for line in said.splitlines():  # one per failure: several inputs may each have one
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(code=1) from None
         for message in _warnings:
             typer.secho(message, err=True, fg=typer.colors.YELLOW, bold=True)
