@@ -6,6 +6,7 @@ only the code it uses: `digits download` never loads the network.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command(function: F) -> F:
-    """A `digits` subcommand whose failures are one line each (common.fail_cleanly)."""
-    registered: F = app.command()(fail_cleanly(function))
+    """A `digits` subcommand whose failures are one line each (common.fail_cleanly), its help the
+    docstring's paragraphs, each one line that the terminal wraps (not the source's line breaks)."""
+    paragraphs = inspect.cleandoc(function.__doc__ or "").split("\n\n")
+    help_text = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+    registered: F = app.command(help=help_text)(fail_cleanly(function))
     return registered
 
 
@@ -203,7 +207,10 @@ def submit(
 @command
 def predict(
     images: Annotated[
-        list[Path], typer.Argument(help="Pictures of one digit each: PNG, JPEG, ...", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Pictures of one digit each: PNG, JPEG, ...", show_default=False, metavar="IMAGE"
+        ),
     ],
     weights: Annotated[
         list[Path] | None,

@@ -411,3 +411,14 @@ def test_the_upload_message_names_the_revision_and_marks_a_changed_tree(project)
     assert changed.startswith(f"digits {head}+ preset=seed alpha=0.25 ")
     nothing = submit_stage.describe(load(Train), Path("/nonexistent"))
     assert changed.split("sha256:")[1] != nothing.split("sha256:")[1]
+
+
+def test_every_commands_help_is_paragraphs_the_terminal_wraps():
+    """The docstrings' line breaks are the source's, not the reader's: each help paragraph is one
+    line, so `digits --help` wraps none mid-sentence."""
+    from stages.cli import app as the_app
+
+    helps = [registered.help or "" for registered in the_app.registered_commands]
+    assert len(helps) >= 8 and all(helps)
+    for text in helps:
+        assert all(paragraph and "\n" not in paragraph for paragraph in text.split("\n\n")), text
