@@ -34,7 +34,7 @@ from stages.adapters.artifacts import (
 from stages.adapters.common import Failure, check_writable, say, warn, write_bytes, write_text
 from stages.adapters.config import PARAMS, Train, setting_failure
 
-LINES = 50  # at most this many progress lines when the output is not a terminal
+LINES = 10  # about this many progress lines when the output is not a terminal (first and last too)
 
 
 Data = tuple[Array, NDArray[np.intp], Array, NDArray[np.intp]]  # X, y, X_dev, y_dev
