@@ -21,8 +21,6 @@ from core.metrics import accuracy, confident_mistakes, log_loss, macro_f1, per_c
 from core.metrics import confusion as confusion_counts
 from stages.adapters import imageio
 from stages.adapters.artifacts import (
-    OFFLINE_SAMPLE,
-    SAMPLE_WARNING,
     SPLITS,
     WORKSPACE,
     Workspace,
@@ -77,8 +75,6 @@ def run(config: Train, *, where: Workspace = WORKSPACE) -> None:
     say("  ".join(f"{key} {value}" for key, value in results.items() if not isinstance(value, dict)))
     if config.full_data:
         warn("train.full_data: the dev rows were trained on, so there is no dev score")
-    if data == OFFLINE_SAMPLE:
-        warn(SAMPLE_WARNING)
 
 
 def _mistakes_picture(

@@ -22,8 +22,6 @@ from core.train import Epoch, Schedule, fit
 from stages.adapters import blas, cores
 from stages.adapters import weights as weights_file
 from stages.adapters.artifacts import (
-    OFFLINE_SAMPLE,
-    SAMPLE_WARNING,
     WORKSPACE,
     Workspace,
     member_history,
@@ -99,8 +97,6 @@ def _data(config: Train, processed: Path) -> Data:
     """The training rows (with train.full_data, the dev rows too) and the dev rows, scaled."""
     train, dev = read_split(processed, "train"), read_split(processed, "dev")
     X_u8, y, Xd_u8, yd = train.pixels, train.labelled(), dev.pixels, dev.labelled()
-    if train.data == OFFLINE_SAMPLE:
-        warn(SAMPLE_WARNING)
     if config.full_data:
         warn("train.full_data: training on the dev rows too; dev scores below are not a holdout")
         X_u8, y = np.concatenate([X_u8, Xd_u8]), np.concatenate([y, yd])
