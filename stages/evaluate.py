@@ -1,12 +1,12 @@
 """evaluate: score the ensemble of train.seeds' members (the mean of their probabilities, which
 score wrote) on train, dev and (offline sample only) the held-back test.
 
-data/metrics.json holds, for each split, `<split>_accuracy`, `<split>_loss` (log loss),
-`<split>_macro_f1`, and `<split>_precision` and `<split>_recall` by digit ("0".."9"), which
-`dvc metrics show` prints as `dev_precision.3` and so on, and `member_dev_accuracy` by seed: each
-member's own dev accuracy. data/plots/confusion.csv holds the dev set's actual and predicted
-labels (DVC's confusion template), data/plots/mistakes.png the dev digits the model gets most
-confidently wrong.
+data/metrics.json holds what compares runs: for each split, `<split>_accuracy`, `<split>_loss`
+(log loss) and `<split>_macro_f1`, and `member_dev_accuracy` by seed, each member's own dev
+accuracy. data/per_digit.json, not a DVC metric (twenty columns a split would crowd `dvc exp
+show`), holds `<split>_precision` and `<split>_recall` by digit. data/plots/confusion.csv holds
+the dev set's actual and predicted labels (DVC's confusion template), data/plots/mistakes.png the
+dev digits the model gets most confidently wrong.
 """
 
 from __future__ import annotations
@@ -38,11 +38,12 @@ def run(config: Train, *, where: Workspace = WORKSPACE) -> None:
     """Score the members' mean probabilities; with config.full_data (the dev rows were trained on)
     there is no dev score."""
     processed, scores = where.processed, where.scores
-    metrics, confusion, mistakes = where.metrics, where.confusion, where.mistakes
+    metrics, per_digit, confusion, mistakes = where.metrics, where.per_digit, where.confusion, where.mistakes
     splits = {split: read_split(processed, split) for split in SPLITS}
     rows = {split: len(loaded.pixels) for split, loaded in splits.items()}
     each = [read_scores(member_scores(scores, seed), rows) for seed in config.seeds]
     results: dict[str, float | str | dict[str, float]] = {}
+    digits: dict[str, dict[str, float]] = {}
     dev_predictions = np.zeros(0, np.int64)
     dev_labels = np.zeros(0, np.uint8)
     picture = imageio.mistakes_png(np.zeros((0, 28, 28), np.uint8), [], "No dev set (train.full_data)")
@@ -59,7 +60,7 @@ def run(config: Train, *, where: Workspace = WORKSPACE) -> None:
         results[f"{split}_macro_f1"] = round(macro_f1(counts), 6)
         classes = per_class(counts)
         for name in ("precision", "recall"):
-            results[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
+            digits[f"{split}_{name}"] = {str(d): round(float(v), 6) for d, v in enumerate(classes[name])}
         if split == "dev":
             results["member_dev_accuracy"] = {
                 str(seed): round(accuracy(labels, member["dev"].argmax(axis=1)), 6)
@@ -69,6 +70,7 @@ def run(config: Train, *, where: Workspace = WORKSPACE) -> None:
             picture = _mistakes_picture(pixels, labels, probs)
     results["data"] = data
     write_text(metrics, json.dumps(results, indent=2) + "\n")
+    write_text(per_digit, json.dumps(digits, indent=2) + "\n")
     pairs = [f"{actual},{predicted}" for actual, predicted in zip(dev_labels, dev_predictions, strict=True)]
     write_text(confusion, "actual,predicted\n" + "\n".join(pairs) + "\n")
     write_bytes(mistakes, picture)

@@ -9,7 +9,8 @@ format. Stage modules never import each other; they meet here, as dvc.yaml's out
                    data/plots/loss/member-<seed>.csv, data/plots/accuracy/member-<seed>.csv
     score       -> data/scores/member-<seed>.npz: the member's probabilities (m, 10) float32 for
                    the train, dev and test rows
-    evaluate    -> data/metrics.json, data/plots/confusion.csv, data/plots/mistakes.png
+    evaluate    -> data/metrics.json, data/per_digit.json, data/plots/confusion.csv,
+                   data/plots/mistakes.png
     submit      -> data/submission.csv, data/kaggle.json
 """
 
@@ -36,6 +37,7 @@ PLOTS = Path("data/plots")  # loss/ and accuracy/ member-<seed>.csv: each member
 SCORES = Path("data/scores")  # member-<seed>.npz: each member's probabilities for every split
 SPLITS = ("train", "dev", "test")
 METRICS = Path("data/metrics.json")
+PER_DIGIT = Path("data/per_digit.json")  # each digit's precision and recall: not a DVC metric
 CONFUSION = Path("data/plots/confusion.csv")
 MISTAKES = Path("data/plots/mistakes.png")
 SUBMISSION = Path("data/submission.csv")
@@ -52,6 +54,7 @@ class Workspace:
     plots: Path = PLOTS
     scores: Path = SCORES
     metrics: Path = METRICS
+    per_digit: Path = PER_DIGIT
     confusion: Path = CONFUSION
     mistakes: Path = MISTAKES
     submission: Path = SUBMISSION
