@@ -69,7 +69,7 @@ def ours(config: dict, X: np.ndarray, y: np.ndarray, steps: int) -> float:
     net = M.build(config["layers"], config["init"])
     params = M.init(net, rng)
     optimizer = Optimizer("adam")
-    state = optimizer.init(params, M.decayed(net))
+    state = optimizer.init(params, net.layers)
     batch, threads = config["batch_size"], config["threads"]
     schedule = Schedule(1, batch, config["alpha"], label_smoothing=config["label_smoothing"], threads=threads)
     with Workers(lambda: len(os.sched_getaffinity(0)), threads) as workers:

@@ -209,11 +209,6 @@ def backward(model: Sequential, params: ModelParams, caches: list[Any], dZ: Arra
     return grads
 
 
-def decayed(model: Sequential) -> list[tuple[str, ...]]:
-    """Each layer's arrays that weight decay shrinks."""
-    return [layer.DECAYED for layer in model.layers]
-
-
 def copy(params: ModelParams) -> ModelParams:
     return [{key: value.copy() for key, value in p.items()} for p in params]
 

@@ -1,11 +1,12 @@
 """Optimizers and learning-rate schedules, each chosen by name from one table.
 
-    state = optimizer.init(params, decayed)
+    state = optimizer.init(params, layers)
     optimizer.update(params, grads, state, alpha)   # in place
 
 params and grads hold one dict per layer (core/model.py). Only arrays with a gradient are updated
 (batch norm's running statistics have none). Weight decay adds λ·W to the gradient of the arrays
-each layer names as decayed (its DECAYED: weight matrices and filters, not biases or scales).
+each layer names as decayed (its DECAYED: weight matrices and filters, not biases or scales); its
+running state (STATE) gets no optimizer buffers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.checks import SettingError, require
-from core.layers import Array, Params
+from core.layers import Array, Layer, Params
 
 # Adam's elementwise passes run over blocks of this many values, which stay in a core's cache
 BLOCK = 1 << 16
@@ -37,14 +38,21 @@ class Optimizer:
         require(0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum)
         require(0 <= self.weight_decay < math.inf, "weight_decay", "0 or more", self.weight_decay)
 
-    def init(self, params: Sequence[Params], decayed: Sequence[tuple[str, ...]]) -> dict[str, Any]:
-        """The optimizer's state: its step count, which arrays it decays, and per array the
+    def init(self, params: Sequence[Params], layers: Sequence[Layer]) -> dict[str, Any]:
+        """The optimizer's state: its step count, which arrays it decays, and per trained array the
         buffers its rule keeps (momentum's velocity, Adam's two moments), zeros to begin with."""
         buffers = OPTIMIZERS[self.name][0]
         return {
             "t": 0,
-            "decayed": [set(names) for names in decayed],
-            "slots": [{key: {b: np.zeros_like(W) for b in buffers} for key, W in p.items()} for p in params],
+            "decayed": [set(layer.DECAYED) for layer in layers],
+            "slots": [
+                {
+                    key: {b: np.zeros_like(W) for b in buffers}
+                    for key, W in p.items()
+                    if key not in layer.STATE
+                }
+                for p, layer in zip(params, layers, strict=True)
+            ],
         }
 
     def update(

@@ -16,7 +16,6 @@ batch: it changes the speed, never the bytes.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -138,7 +137,7 @@ def fit(  # losses and the weights, and reported once, not as numpy's warnings
         if size == len(X) and isinstance(net.layers[0], Dense) and not augment.active:
             rows = pack(X, workers.map)
             y = y[rows.order]  # the same rows, in the packed order
-        state = optimizer.init(params, M.decayed(net))
+        state = optimizer.init(params, net.layers)
         history: list[Epoch] = []
         best, best_accuracy, best_epoch = params, -1.0, 0
         started = time.perf_counter()
@@ -213,17 +212,15 @@ def _gradients(
     if schedule.threads == 1:
         return _step(net, params, X, y, len(y), schedule, augment, Mode(train=True, rng=draws))
     assert not isinstance(X, Packed)  # the full batch is one part
-    # as np.array_split: an epoch's last batch may be short, and the first parts take a row more
-    count = min(schedule.threads, len(y))
-    bounds = [k * (len(y) // count) + min(k, len(y) % count) for k in range(count + 1)]
-    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    generators = draws.spawn(len(parts))
+    count = min(schedule.threads, len(y))  # an epoch's last batch may be short
+    Xs, ys = np.array_split(X, count), np.array_split(y, count)  # views; the first parts a row more
+    generators = draws.spawn(count)
 
     def part(i: int, meeting: Meeting) -> tuple[float, int, M.ModelParams]:
         mode = Mode(True, generators[i], lambda x: meeting.total(i, x), keeps_state=i == 0)
-        return _step(net, params, X[parts[i]], y[parts[i]], len(y), schedule, augment, mode)
+        return _step(net, params, Xs[i], ys[i], len(y), schedule, augment, mode)
 
-    results = workers.run_parts(len(parts), part)
+    results = workers.run_parts(count, part)
     loss, right, grads = results[0]
     for more_loss, more_right, more_grads in results[1:]:
         loss, right = loss + more_loss, right + more_right

@@ -160,7 +160,8 @@ def test_a_convolution_absorbs_the_pooling_and_relu_after_it():
     ]
     names = ["W1", "W3", "W4", "b1", "b3", "b4", "beta2", "gamma2", "mean2", "var2"]
     assert sorted(named(net, params)) == names  # numbered among the layers with parameters
-    assert M.decayed(net) == [("W",), (), ("W",), (), (), ("W",)]
+    assert [layer.DECAYED for layer in net.layers] == [("W",), (), ("W",), (), (), ("W",)]
+    assert [layer.STATE for layer in net.layers] == [(), ("mean", "var"), (), (), (), ()]
 
 
 def test_a_strided_convolution_is_read_from_its_spec():

@@ -1,4 +1,5 @@
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -6,12 +7,17 @@ import pytest
 from core.optimizers import BLOCK, Optimizer, learning_rate
 
 
+def _layer(*decayed, state=()):
+    """What the optimizer reads of a layer: the arrays it decays, and its running state."""
+    return SimpleNamespace(DECAYED=decayed, STATE=state)
+
+
 def _step(name, steps=1, **options):
     """One dense layer's W and b, W decayed; returns them."""
     params = [{"W": np.array([[1.0, -2.0]], np.float32), "b": np.array([[0.5]], np.float32)}]
     grads = [{"W": np.array([[0.1, 0.2]], np.float32), "b": np.array([[-1.0]], np.float32)}]
     optimizer = Optimizer(name, **options)
-    state = optimizer.init(params, [("W",)])
+    state = optimizer.init(params, [_layer("W")])
     for _ in range(steps):
         optimizer.update(params, grads, state, alpha=0.5)
     return {"W1": params[0]["W"], "b1": params[0]["b"]}
@@ -49,7 +55,7 @@ def test_adam_on_arrays_of_several_blocks_follows_the_textbook_formula():
     W = rng.standard_normal((300, 700)).astype(np.float32)
     params, optimizer = [{"W": W.copy()}], Optimizer("adam")
     assert W.size > 3 * BLOCK and W.size % BLOCK
-    state = optimizer.init(params, [("W",)])
+    state = optimizer.init(params, [_layer("W")])
     m = v = np.zeros(W.shape)
     expected = W.astype(np.float64)
     for t in range(1, 4):
@@ -71,8 +77,10 @@ def test_weight_decay_applies_to_weights_only():
 def test_parameters_without_gradients_are_left_alone():
     params = [{"W": np.ones((1, 1), np.float32), "mean": np.ones(1, np.float32)}]
     optimizer = Optimizer("adam")
-    optimizer.update(params, [{"W": np.ones((1, 1), np.float32)}], optimizer.init(params, [("W",)]), 0.1)
+    state = optimizer.init(params, [_layer("W", state=("mean",))])
+    optimizer.update(params, [{"W": np.ones((1, 1), np.float32)}], state, 0.1)
     assert params[0]["mean"][0] == 1
+    assert set(state["slots"][0]) == {"W"}  # running state keeps no optimizer buffers
 
 
 def test_weight_decay_follows_what_each_layer_names_not_the_key():
@@ -80,7 +88,7 @@ def test_weight_decay_follows_what_each_layer_names_not_the_key():
     params = [{"W": np.ones((1, 1), np.float32), "b": np.ones((1, 1), np.float32)} for _ in range(2)]
     zero = [{"W": np.zeros((1, 1), np.float32), "b": np.zeros((1, 1), np.float32)} for _ in range(2)]
     optimizer = Optimizer("gd", weight_decay=0.5)
-    optimizer.update(params, zero, optimizer.init(params, [(), ("b",)]), alpha=1.0)
+    optimizer.update(params, zero, optimizer.init(params, [_layer(), _layer("b")]), alpha=1.0)
     assert [(p["W"][0, 0], p["b"][0, 0]) for p in params] == [(1.0, 1.0), (1.0, 0.5)]
 
 

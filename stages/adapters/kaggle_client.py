@@ -12,6 +12,7 @@ that says what to do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import time
@@ -61,6 +62,7 @@ def _guarded(not_found_ok: bool = False, token: str | None = None) -> Iterator[N
         raise Failure(explain(error)) from None
 
 
+@functools.cache
 def _bounded_requests() -> Any:
     """The requests module as Kaggle's client modules see it: the same, but every session they
     make waits at most TIMEOUT for a connection or the next bytes, unless a call sets its own (the
