@@ -25,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help, as click prints it: Typer's rich tables give flags a type (--help <bool>).
+    rich_markup_mode=None,
 )
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +36,9 @@ def command(function: F) -> F:
     docstring's paragraphs, each one line that the terminal wraps (not the source's line breaks)."""
     paragraphs = inspect.cleandoc(function.__doc__ or "").split("\n\n")
     help_text = "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
-    registered: F = app.command(help=help_text)(fail_cleanly(function))
+    # The list of commands shows the whole first paragraph, not click's first 45 characters.
+    summary = help_text.split("\n\n")[0]
+    registered: F = app.command(help=help_text, short_help=summary)(fail_cleanly(function))
     return registered
 
 
@@ -208,9 +212,8 @@ def submit(
 def predict(
     images: Annotated[
         list[Path],
-        typer.Argument(
-            help="Pictures of one digit each: PNG, JPEG, ...", show_default=False, metavar="IMAGE"
-        ),
+        # Described in the docstring: Typer would list its type as <list[Path]>.
+        typer.Argument(show_default=False, metavar="IMAGE", hidden=True),
     ],
     weights: Annotated[
         list[Path] | None,
@@ -218,6 +221,7 @@ def predict(
             help="A weights file (.npz); give it several times for an ensemble. Default: the members "
             "train.seeds in params.yaml names, in data/model.",
             show_default=False,
+            metavar="FILE",
         ),
     ] = None,
     params_file: ParamsFile = C.PARAMS,
@@ -235,6 +239,8 @@ def predict(
     ] = None,
 ) -> None:
     """Read your own handwritten digits: the label and the three most probable digits for each image.
+
+    Each IMAGE is a picture of one digit, in any format Pillow opens (PNG, JPEG, ...).
 
     Photos or drawings, dark ink on light paper or the other way round: each is turned greyscale,
     inverted to light ink on black if needed, cropped to the ink, fitted into 20x20 and centred by
@@ -256,11 +262,14 @@ def members(
             "-S",
             help="A params override as 'dvc exp run -S' takes it, e.g. -S preset=ensemble; repeat for more.",
             show_default=False,
+            metavar="KEY=VALUE",
         ),
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Members trained at once. Default: this machine's cores.", min=1),
+        typer.Option(
+            "--jobs", "-j", help="Members trained at once. Default: this machine's cores.", min=1, metavar="N"
+        ),
     ] = None,
     params_file: ParamsFile = C.PARAMS,
 ) -> None:

@@ -424,3 +424,13 @@ def test_every_commands_help_is_paragraphs_the_terminal_wraps():
     assert len(helps) >= 8 and all(helps)
     for text in helps:
         assert all(paragraph and "\n" not in paragraph for paragraph in text.split("\n\n")), text
+
+
+@pytest.mark.parametrize("command", ["", "download", "train", "predict", "members"])
+def test_help_names_values_not_python_types(command):
+    """Flags take no value and lists are repeated options: help shows neither as a Python type."""
+    result = digits(*command.split(), "--help")
+    assert result.exit_code == 0, result.output
+    for placeholder in ("<bool>", "list[", "<int range>", "{images}"):
+        assert placeholder not in result.output, (command, placeholder)
+    assert "  --help " in result.output
