@@ -955,6 +955,29 @@ def test_a_read_only_model_folder_fails_before_training(ran, monkeypatch):
     assert _snapshot(ran) == before
 
 
+def test_ctrl_c_while_training_is_one_line_of_its_own(ran):
+    """SIGINT, as Ctrl-C sends it under dvc repro: one error line, exit code 130, the earlier
+    weights untouched and no temp file left."""
+    import signal
+
+    _edit(ran, "epochs: 30", "epochs: 1000000")
+    before = _snapshot(ran)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from stages.cli import main; main()", "train"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("training"), "training never started"
+    child.send_signal(signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, (stdout, stderr)
+    assert stderr.splitlines() == ["error: interrupted (Ctrl-C): no output was left half-written"]
+    assert _snapshot(ran) == before
+    assert not list(ran.rglob("*.tmp"))
+
+
 def test_a_file_too_large_for_the_limit_is_one_line(ran):
     """A real write failure, not a simulated one: a file-size limit (RLIMIT_FSIZE) below the
     outputs' size, in a separate process."""

@@ -35,6 +35,7 @@ def debugging() -> bool:
 def fail_cleanly(command: F) -> F:
     """Turn Failure into one line on stderr and exit code 1; with debugging() on, into its traceback.
 
+    Ctrl-C is one line too, on a line of its own, and exit code 130 (as a shell reports SIGINT).
     Warnings (warn) wait for the command to succeed. Anything else is a bug in this project and
     keeps its traceback, but for running out of memory, which no input check can foresee entirely.
     """
@@ -52,6 +53,13 @@ def fail_cleanly(command: F) -> F:
             for line in said.splitlines():  # one per failure: several inputs may each have one
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            _warnings.clear()
+            if sys.stdout.isatty():
+                sys.stdout.write("\r\033[K")  # the progress bar's unfinished line, under dvc repro too
+                sys.stdout.flush()
+            typer.echo("error: interrupted (Ctrl-C): no output was left half-written", err=True)
+            raise typer.Exit(code=130) from None
         for message in _warnings:
             typer.secho(message, err=True, fg=typer.colors.YELLOW, bold=True)
         _warnings.clear()
