@@ -29,7 +29,7 @@ STAGES = ("download", "preprocess", "train", "score", "evaluate", "submit")
 LIMIT_MB = 1536  # issue 5: every stage within 1.5 GB
 
 
-def compose(preset: str, source: str, epochs: int | None, seeds: list[int] | None) -> dict[str, object]:
+def compose(preset: str, epochs: int | None, seeds: list[int] | None) -> dict[str, object]:
     """params.yaml as `dvc exp run -S preset=...` composes it from conf/ (DVC's own Hydra call, so
     a preset built on another, as ensemble is on cnn, comes out whole)."""
     from dvc.utils.hydra import compose_and_dump
@@ -43,7 +43,6 @@ def compose(preset: str, source: str, epochs: int | None, seeds: list[int] | Non
         path = Path(scratch) / "params.yaml"
         compose_and_dump(path, str(ROOT / "conf"), None, "config", str(ROOT), overrides)
         params: dict[str, object] = yaml.safe_load(path.read_text())
-    params["download"] = {"source": source}
     return params
 
 
@@ -72,8 +71,11 @@ def main() -> None:
     digits = str(Path(sys.executable).with_name("digits"))
     with tempfile.TemporaryDirectory(prefix="digits-memory-") as scratch:
         folder = Path(scratch)
-        params = compose(args.preset, str(Path(args.data).resolve()), args.epochs, args.seeds)
+        params = compose(args.preset, args.epochs, args.seeds)
         (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (folder / "data").mkdir(exist_ok=True)
+        source = {"download": {"source": str(Path(args.data).resolve())}}
+        (folder / "data/source.yaml").write_text(yaml.safe_dump(source))
         epochs = params["train"]["epochs"]  # type: ignore[index]
         seeds = params["train"]["seeds"]  # type: ignore[index]
         print(f"preset {args.preset}, {epochs} epochs, seeds {seeds}, data {args.data}")

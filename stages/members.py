@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 from stages.adapters import config as C
-from stages.adapters.common import Failure, one_line, say
+from stages.adapters.common import Failure, one_line, regular_file, say
 
 STATUS_DONE = "Success"  # what `dvc queue status` says of an experiment that ran through
 
@@ -59,38 +59,52 @@ def run(overrides: list[str], jobs: int, *, params_file: Path = C.PARAMS) -> Non
 
 
 def _compose(root: Path, params_file: Path, overrides: list[str]) -> None:
-    """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call),
-    written only once every section of it checks out."""
+    """params.yaml from conf/ and the overrides, as `dvc exp run -S` makes it (DVC's own call), and
+    the overrides of other files (`-S data/source.yaml:download.source=...`) applied to them; each
+    file written only once every section checks out."""
     from dvc.repo import Repo
     from dvc.utils.hydra import apply_overrides, compose_and_dump
 
-    composed = params_file.with_name(f".{params_file.name}.{os.getpid()}.tmp")  # beside it: conf/ is found
+    by_file: dict[Path, list[str]] = {}
+    for override in overrides:  # DVC's own split: a file named before the key's first ':'
+        file, _, rest = override.rpartition(":") if ":" in override.split("=", 1)[0] else ("", "", override)
+        by_file.setdefault(root / file if file else params_file, []).append(rest)
+    by_file.setdefault(params_file, [])
+    written: list[tuple[Path, Path]] = []
     try:
         with Repo(str(root)) as repo:
             hydra = repo.config.get("hydra", {})
-        if hydra.get("enabled", False):
-            config_dir = str(root / hydra.get("config_dir", "conf"))
-            plugins = str(root / hydra.get("plugins_path", ""))
-            name = hydra.get("config_name", "config")
-            compose_and_dump(composed, config_dir, None, name, plugins, overrides)
-        else:
-            shutil.copyfile(params_file, composed)
-            apply_overrides(composed, overrides)
-        C.load(C.Download, composed)  # every section checked, as the stages will
+        for target, changes in by_file.items():
+            composed = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # beside it: conf/ is found
+            written.append((composed, target))
+            if target == params_file and hydra.get("enabled", False):
+                config_dir = str(root / hydra.get("config_dir", "conf"))
+                plugins = str(root / hydra.get("plugins_path", ""))
+                name = hydra.get("config_name", "config")
+                compose_and_dump(composed, config_dir, None, name, plugins, changes)
+            else:
+                shutil.copyfile(regular_file(target), composed)
+                apply_overrides(composed, changes)
+        source = next((tmp for tmp, target in written if target == root / C.SOURCE), root / C.SOURCE)
+        C.load(C.Download, source)  # every section checked, as the stages will
+        composed = written[[target for _, target in written].index(params_file)][0]
         C.load(C.Preprocess, composed)
         C.load(C.Train, composed)
         C.load(C.Predict, composed)
         C.load(C.Submit, composed)
     except Failure as error:
-        composed.unlink(missing_ok=True)
-        raise Failure(
-            str(error).replace(str(composed), f"{params_file} with {' '.join(overrides)}")
-        ) from None
+        message = str(error)
+        for tmp, target in written:
+            tmp.unlink(missing_ok=True)
+            message = message.replace(str(tmp), f"{target} with {' '.join(overrides)}")
+        raise Failure(message) from None
     except Exception as error:  # Hydra's and DVC's errors share no base class
-        composed.unlink(missing_ok=True)
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
         applied = " ".join(overrides) or "no overrides"
         raise Failure(f"{params_file}: cannot apply {applied}: {one_line(error)}") from None
-    os.replace(composed, params_file)
+    for tmp, target in written:
+        os.replace(tmp, target)
 
 
 def _dvc(root: Path, *args: str) -> None:

@@ -9,9 +9,11 @@ import pytest
 
 from stages.adapters import csvio
 
-PARAMS = """\
+SOURCE = """\
 download:
   source: {source}
+"""
+PARAMS = """\
 preprocess:
   dev_rows: {dev_rows}
   seed: 0
@@ -64,8 +66,11 @@ def write_competition_csvs(folder: Path, n_train: int = 120, n_test: int = 30) -
 
 
 def write_params(project: Path, source: str, dev_rows: int = 20, iterations: int = 30) -> Path:
+    """params.yaml, and data/source.yaml saying where the data is."""
+    (project / "data").mkdir(exist_ok=True)
+    (project / "data/source.yaml").write_text(SOURCE.format(source=source))
     path = project / "params.yaml"
-    path.write_text(PARAMS.format(source=source, dev_rows=dev_rows, iterations=iterations))
+    path.write_text(PARAMS.format(dev_rows=dev_rows, iterations=iterations))
     return path
 
 

@@ -38,7 +38,7 @@ def test_every_stage_has_help():
     for stage in ("download", "preprocess", "train", "score", "evaluate", "submit", "members"):
         result = digits(stage, "--help")
         assert result.exit_code == 0
-        assert "--params" in result.output or "--weights" in result.output
+        assert "--params" in result.output or "--source-file" in result.output
 
 
 def test_download_copies_and_checks_a_folder(project):

@@ -7,9 +7,9 @@ import pytest
 
 from stages.adapters import config
 from stages.adapters.common import Failure
-from tests.conftest import PARAMS
+from tests.conftest import PARAMS, SOURCE
 
-GOOD = PARAMS.format(source="sample", dev_rows=1000, iterations=500)
+GOOD = PARAMS.format(dev_rows=1000, iterations=500)
 
 
 def load(tmp_path, text, section=config.Train):
@@ -24,12 +24,20 @@ def test_the_defaults_load_typed(tmp_path):
     assert train.keep_best is False and train.batch_size == 0
     assert load(tmp_path, GOOD.replace("alpha: 0.5", "alpha: 1"), config.Train).alpha == 1.0
     assert load(tmp_path, GOOD, config.Preprocess) == config.Preprocess(dev_rows=1000, seed=0)
-    assert load(tmp_path, GOOD, config.Download).source == "sample"
+    assert load(tmp_path, SOURCE.format(source="~/zip"), config.Download).source == "~/zip"
+
+
+def test_where_the_data_is_lives_in_its_own_file_only(tmp_path):
+    """dvc exp run rewrites params.yaml from conf/: a download section there would be a second place."""
+    with pytest.raises(Failure, match=r"section 'download': download.source belongs in data/source.yaml"):
+        load(tmp_path, SOURCE.format(source="sample") + GOOD)
+    with pytest.raises(Failure, match=r"unknown section 'predict' \(expected download\)"):
+        load(tmp_path, SOURCE.format(source="sample") + GOOD, config.Download)
 
 
 def test_the_repository_params_are_the_seed_network():
     path = Path(__file__).resolve().parents[1] / "params.yaml"
-    assert config.load(config.Download, path).source == "sample"
+    assert config.load(config.Download, path.parent / config.SOURCE).source == "sample"
     assert config.load(config.Preprocess, path).dev_rows == 1000
     train = config.load(config.Train, path)
     assert (train.preset, train.layers, train.init, train.optimizer) == (

@@ -130,8 +130,7 @@ def _commit_with_hydra(repo, source):
     """Turn on DVC's Hydra composition with download.source set to source, and commit: the
     baseline that dvc exp run starts from."""
     run(repo, "dvc", "config", "hydra.enabled", "true")
-    config = repo / "conf/config.yaml"
-    config.write_text(config.read_text().replace("source: sample", f"source: {source}"))
+    (repo / "data/source.yaml").write_text(f"download:\n  source: {source}\n")
     env = ("-c", "user.name=test", "-c", "user.email=test@example.com")
     run(repo, "git", *env, "add", "-A")
     run(repo, "git", *env, "commit", "-qm", "start")
@@ -157,8 +156,9 @@ def test_exp_run_composes_a_preset_and_overrides(repo, tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     assert params["train"]["preset"] == "mlp" and params["train"]["alpha"] == 0.002
     assert params["train"]["seeds"] == [0, 1]
-    assert params["train"]["optimizer"] == "adam" and params["download"]["source"] == str(source)
+    assert params["train"]["optimizer"] == "adam" and "download" not in params
     metrics = json.loads((repo / "data/metrics.json").read_text())
+    assert metrics["data"] == "custom"  # data/source.yaml's, which composing params.yaml left alone
     assert 0 <= metrics["dev_accuracy"] <= 1 and set(metrics["member_dev_accuracy"]) == {"0", "1"}
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json", stdout_only=True))
     assert "mlp" in json.dumps(shown)

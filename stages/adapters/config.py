@@ -1,4 +1,7 @@
-"""params.yaml, one typed and frozen section per stage.
+"""params.yaml, one typed and frozen section per stage; and data/source.yaml, where the data is.
+
+The data's place is a file of its own, read by `dvc repro` and `dvc exp run` alike: `dvc exp run`
+rewrites params.yaml from conf/ (Hydra), so a value kept there would live in two files.
 
 Each stage loads only its own section; unknown keys, missing keys and wrong types are errors that
 name the key. Values are checked where they are used, mostly by core (SettingError), and
@@ -21,7 +24,8 @@ from core.checks import SettingError
 from stages.adapters.common import Failure, one_line, regular_file
 
 PARAMS = Path("params.yaml")
-SECTIONS = ("download", "preprocess", "train", "predict", "submit")
+SOURCE = Path("data/source.yaml")  # the download section alone
+SECTIONS = ("preprocess", "train", "predict", "submit")  # params.yaml's
 MAX_TTA = 2.0  # pixels: moved further, a digit's views stop being the digit the model should read
 PRESETS = "conf/preset"  # beside params.yaml: the presets dvc exp run composes it from
 
@@ -79,14 +83,19 @@ class Submit:
 S = TypeVar("S", Download, Preprocess, Train, Predict, Submit)
 
 
-def load(section: type[S], path: Path = PARAMS) -> S:
+def load(section: type[S], path: Path | None = None) -> S:
+    """section from path (by default params.yaml, or data/source.yaml for Download), checked."""
     name = section.__name__.lower()
+    expected, home = (("download",), SOURCE) if section is Download else (SECTIONS, Path("conf/config.yaml"))
+    path = path or (SOURCE if section is Download else PARAMS)
     document = _read(path)
-    unknown = sorted(set(document) - set(SECTIONS), key=str)  # keys may be numbers too
+    if "download" in document and section is not Download:
+        raise Failure(f"{path}: unknown section 'download': download.source belongs in {SOURCE}")
+    unknown = sorted(set(document) - set(expected), key=str)  # keys may be numbers too
     if unknown:
-        raise Failure(f"{path}: unknown section '{unknown[0]}' (expected {', '.join(SECTIONS)})")
+        raise Failure(f"{path}: unknown section '{unknown[0]}' (expected {', '.join(expected)})")
     if name not in document:
-        raise Failure(f"{path}: missing section '{name}' (see conf/config.yaml for its keys)")
+        raise Failure(f"{path}: missing section '{name}' (see {home} for its keys)")
     values = document[name]
     if not isinstance(values, dict):
         raise Failure(f"{path}: '{name}' must be a mapping of its keys, found {_kind(values)}")

@@ -31,7 +31,7 @@ TOKEN_FILE = "~/.kaggle/access_token"
 NO_CREDENTIALS = (
     f"no Kaggle credentials: create an API token at {SETTINGS} and set KAGGLE_API_TOKEN to it or "
     f"save it as {TOKEN_FILE} (or use a legacy ~/.kaggle/kaggle.json, or KAGGLE_USERNAME and "
-    "KAGGLE_KEY), or set download.source to a local digit-recognizer.zip"
+    "KAGGLE_KEY), or set download.source in data/source.yaml to a local digit-recognizer.zip"
 )
 
 
