@@ -3,8 +3,11 @@
 MNIST's own preprocessing (LeCun et al.): light ink on black, the digit's bounding box fitted into
 20×20 with its aspect ratio kept and anti-aliased, then placed in 28×28 so that its centre of mass
 sits at the centre. A photo or drawing is usually dark ink on light paper, off-centre, of any size,
-and lit unevenly, with specks and sensor noise; `to_mnist` separates the ink from the paper first:
+and lit unevenly, with specks and sensor noise; `read_digit` separates the ink from the paper first:
 
+0. in a large frame (a phone's photo), the digit is found on a copy averaged over blocks, where
+   the sensor's noise shrinks and a small digit stands out, and the steps below read the region
+   around it at full size;
 1. the paper's brightness is fitted as a smooth surface (a quadratic in x and y, through the pixels
    that are paper) and subtracted, so that shading is not ink;
 2. a threshold chosen from the histogram of what is left (Otsu's, and never within the paper's
@@ -25,24 +28,33 @@ NOISE = 4.0  # the ink threshold stays this many standard deviations of the pape
 KEEP = 0.1  # regions with less ink than this fraction of the main stroke's are specks
 GRID = 160  # regions are found on a grid of at most this many cells a side
 FLOOR = 1 / 4096  # the levelled image is rounded to this step: fits that differ by rounding agree
+LOCATE = 400  # a larger frame's digit is found first on a copy of at most this many pixels a side
+MARGIN = 0.5  # around the digit found, this fraction of its longer side is read with it
+READ = 64  # ... at a size where the digit's longer side is at least this many pixels (3 × BOX)
+CLEAR = 10.0  # a clear digit's ink, in the paper's noise's standard deviations (noise alone: ~4.5)
 
 
 def to_mnist(gray: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.uint8]:
-    """A (height, width) greyscale image, 0 = black, 255 = white -> (28, 28) uint8, ink bright.
+    """read_digit's image alone."""
+    return read_digit(gray)[0]
 
-    Dark ink on light paper is inverted (the ink is the extreme farther from the border's median).
+
+def read_digit(gray: NDArray[np.floating] | NDArray[np.integer]) -> tuple[NDArray[np.uint8], str | None]:
+    """A (height, width) greyscale image, 0 = black, 255 = white -> ((28, 28) uint8, ink bright;
+    why the digit is not clear, or None).
+
+    Dark ink on light paper is inverted (the ink is the side of the paper with the longer tail).
     Raises ValueError for an image with no ink.
     """
     if gray.ndim != 2 or gray.size == 0:
         raise ValueError(f"expected a non-empty greyscale image (height, width), got shape {gray.shape}")
     g: NDArray[np.float32] = np.asarray(gray, np.float32) / np.float32(255)  # (h, w) in [0, 1]
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    paper = float(np.median(border))
-    low, high = np.percentile(g, [1, 99])
-    if paper - low > high - paper:  # the ink is darker than the paper
+    block = -(-max(g.shape) // LOCATE)
+    if block > 1:
+        g = _around_the_digit(g, block)
+    elif _dark_ink(g):
         g = np.float32(1) - g
-    levelled = _level(g)
-    ink = _main_ink(levelled)
+    ink, clarity = _main_ink(*_level(g))
     rows, cols = np.nonzero(ink)
     ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]  # crop to the ink
     h, w = ink.shape
@@ -58,12 +70,65 @@ def to_mnist(gray: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.uin
     left = int(np.clip(round(round(SIDE / 2 - 0.5 - centre_x, 3)), 0, SIDE - new_w))
     out = np.zeros((SIDE, SIDE), np.float32)
     out[top : top + new_h, left : left + new_w] = small
-    return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
+    doubt = None
+    if clarity < CLEAR:
+        doubt = f"no clear digit: its ink stands only {clarity:.1f} times the paper's noise above it"
+    return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8), doubt
 
 
-def _level(g: NDArray[np.float32]) -> NDArray[np.float32]:
-    """g (ink bright) less its paper: a quadratic surface fitted to the pixels below the ink
-    threshold, twice (first around the median), then clipped at 0 and rounded to FLOOR."""
+def _averaged(g: NDArray[np.float32], block: int) -> NDArray[np.float32]:
+    """g averaged over blocks of block × block pixels (the last partial ones dropped)."""
+    h, w = g.shape
+    whole = g[: h // block * block, : w // block * block].reshape(h // block, block, w // block, block)
+    averaged: NDArray[np.float32] = whole.mean(axis=(1, 3), dtype=np.float32)
+    return averaged
+
+
+def _dark_ink(g: NDArray[np.float32]) -> bool:
+    """Whether the ink is darker than the paper: the brightness's tail beyond the paper's noise
+    (its median absolute deviation, after a plane takes out a slope of the light) is longer on the
+    dark side. Percentiles of the image would not do: a small digit in a large frame is under 1%."""
+    h, w = g.shape
+    v = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    u = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    terms = np.stack(
+        [np.ones(h * w), np.broadcast_to(u, (h, w)).ravel(), np.broadcast_to(v, (h, w)).ravel()], 1
+    )
+    values = g.ravel().astype(np.float64)
+    residual = values - terms @ np.linalg.lstsq(terms, values, rcond=None)[0]
+    middle = float(np.median(residual))
+    spread = max(float(np.median(np.abs(residual - middle))) * 1.4826, 0.5 / 255)
+    dark = np.count_nonzero(residual < middle - NOISE * spread)
+    light = np.count_nonzero(residual > middle + NOISE * spread)
+    return bool(dark > light)
+
+
+def _around_the_digit(g: NDArray[np.float32], block: int) -> NDArray[np.float32]:
+    """The region of g (ink made bright) around its digit, found on g averaged over blocks of
+    block × block pixels: averaging n² pixels divides the sensor's noise by n, not the ink."""
+    coarse = _averaged(g, block)
+    dark = _dark_ink(coarse)
+    if dark:
+        coarse, g = np.float32(1) - coarse, np.float32(1) - g
+    ink, _ = _main_ink(*_level(coarse))
+    rows, cols = np.nonzero(ink)
+    top, bottom, left, right = (
+        rows.min() * block,
+        (rows.max() + 1) * block,
+        cols.min() * block,
+        (cols.max() + 1) * block,
+    )
+    side = max(bottom - top, right - left)
+    margin = int(MARGIN * side) + block
+    region = g[max(top - margin, 0) : bottom + margin, max(left - margin, 0) : right + margin]
+    return _averaged(region, max(1, side // READ))
+
+
+def _level(g: NDArray[np.float32]) -> tuple[NDArray[np.float32], float]:
+    """g (ink bright) less its paper, and the paper's noise (a standard deviation, robustly from
+    the median absolute deviation): a quadratic surface fitted to the pixels below the ink
+    threshold, twice (first around the median), moved to the paper's median, then the difference
+    clipped at 0 and rounded to FLOOR."""
     h, w = g.shape
     v = np.linspace(-1, 1, h, dtype=np.float32)[:, None]  # (h, 1)
     u = np.linspace(-1, 1, w, dtype=np.float32)[None, :]  # (1, w)
@@ -80,10 +145,14 @@ def _level(g: NDArray[np.float32]) -> NDArray[np.float32]:
         if is_paper.sum() < len(fit):
             break
         fit = np.linalg.lstsq(terms[is_paper], values[is_paper], rcond=None)[0]
+    residual = values - terms @ fit
+    centre = float(np.median(residual))  # the paper's middle: the fit ran through its darker half
+    noise = 1.4826 * float(np.median(np.abs(residual - centre)))
     c = fit.astype(np.float32)
+    c[0] += np.float32(centre)
     surface = c[0] + c[1] * u + c[2] * v + c[3] * u * u + c[4] * u * v + c[5] * v * v  # (h, w)
     levelled: NDArray[np.float32] = np.round(np.clip(g - surface, 0, None) / FLOOR) * FLOOR
-    return levelled.astype(np.float32)
+    return levelled.astype(np.float32), noise
 
 
 def _otsu(values: NDArray[np.floating]) -> float:
@@ -103,22 +172,22 @@ def _otsu(values: NDArray[np.floating]) -> float:
     return float(edges[1:][np.argmax(between)])
 
 
-def _main_ink(levelled: NDArray[np.float32]) -> NDArray[np.float32]:
+def _main_ink(levelled: NDArray[np.float32], noise: float) -> tuple[NDArray[np.float32], float]:
     """The ink of the digit, in [0, 1]: levelled divided by the ink's level, with everything but
-    the main stroke and the regions of a comparable size set to 0."""
-    split = _otsu(levelled)
-    paper_noise = float(np.std(levelled[levelled <= split]))
-    threshold = max(split, NOISE * paper_noise)
+    the main stroke and the regions of a comparable size set to 0; and the ink's level in standard
+    deviations of the paper's noise."""
+    threshold = max(_otsu(levelled), NOISE * noise)
     marked = levelled > threshold
     if not marked.any():
         raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
-    level = float(np.percentile(levelled[marked], 99))
+    kept = _kept(marked, levelled)
+    level = float(np.percentile(levelled[marked & kept], 99))  # the digit's, not the noise's
     if level < 0.1:
         raise ValueError("no digit found: the image is blank (no ink darker or lighter than its paper)")
     ink = np.clip(levelled / level, 0, 1)
     ink[ink < INK] = 0
-    main: NDArray[np.float32] = ink * _kept(marked, levelled)
-    return main
+    main: NDArray[np.float32] = ink * kept
+    return main, level / max(noise, FLOOR)
 
 
 def _kept(marked: NDArray[np.bool_], levelled: NDArray[np.float32]) -> NDArray[np.bool_]:

@@ -3,8 +3,9 @@ ensemble of train.seeds' members that train wrote).
 
 Each image (PNG, JPEG or anything Pillow opens; photo or drawing, ink dark or light) goes through
 MNIST's preprocessing (core/images.py), then the network; one line per image gives the label and
-the three most probable digits. An image that cannot be read gets an error line of its own, the
-others their results, and the command then exits 1.
+the three most probable digits, and says so beside them when the picture holds no clear digit.
+An image that cannot be read gets an error line of its own, the others their results, and the
+command then exits 1.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 
 from core.data import scale_pixels
 from core.ensemble import average
-from core.images import to_mnist
+from core.images import read_digit
 from stages.adapters import imageio
 from stages.adapters import weights as weights_file
 from stages.adapters.artifacts import MODELS
@@ -46,11 +47,12 @@ def run(
         except Failure as failure:
             failures.append(str(failure))
     if read:
-        digits = np.stack([digit for _, digit in read])  # (n, 28, 28) uint8
+        digits = np.stack([digit for _, (digit, _) in read])  # (n, 28, 28) uint8
         probs = average(weights_file.probabilities(members, scale_pixels(digits.reshape(len(read), -1)), tta))
-        for (path, _), p in zip(read, probs, strict=True):
+        for (path, (_, doubt)), p in zip(read, probs, strict=True):
             top = np.argsort(-p, kind="stable")[:3]
-            say(f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")")
+            guess = f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")"
+            say(f"{guess}  {doubt}" if doubt else guess)
     if failures:  # each its own line; no picture of a partial batch
         raise Failure("\n".join(failures))
     if show is not None:
@@ -58,8 +60,9 @@ def run(
         say(f"wrote {show}: the images as the network saw them, left to right")
 
 
-def _digit(path: Path) -> NDArray[np.uint8]:
+def _digit(path: Path) -> tuple[NDArray[np.uint8], str | None]:
+    """The picture at path in MNIST's form, and why its digit is not clear (or None)."""
     try:
-        return to_mnist(imageio.read_gray(path))
+        return read_digit(imageio.read_gray(path))
     except ValueError as error:
         raise Failure(f"{path}: {error}") from None

@@ -86,3 +86,30 @@ def photographed(image, seed, light=0.5, noise=6.0, specks=4):
         lit[(np.mgrid[0:h, 0:w][0] - cy) ** 2 + (np.mgrid[0:h, 0:w][1] - cx) ** 2 <= r * r] *= 0.35
     noisy = lit + rng.normal(0, noise, lit.shape)
     return Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
+
+
+def phone_frame(digit, seed, height=160, shape=(2000, 3000), noise=5.0, light=0.15, vignette=0.3):
+    """A phone's photo of a digit typed on grey paper: a frame of shape (rows, columns) with the
+    digit about `height` pixels tall somewhere in its middle half, the paper evenly lit but for a
+    gentle slope of `light` and darker corners (`vignette`), and sensor noise of `noise` grey levels."""
+    import numpy as np
+    from PIL import ImageFont
+
+    rng = np.random.default_rng(seed)
+    rows, columns = shape
+    font = ImageFont.load_default(size=round(height * 1.35))  # a digit's ink is about 0.74 of the size
+    glyph = Image.new("L", (height * 2, height * 2), 0)
+    ImageDraw.Draw(glyph).text((height // 4, 0), str(digit), fill=255, font=font)
+    ink = np.asarray(glyph.crop(glyph.getbbox()), np.float64) / 255
+    h, w = ink.shape
+    top = rng.integers(rows // 4, 3 * rows // 4 - h)
+    left = rng.integers(columns // 4, 3 * columns // 4 - w)
+    paper, dark = rng.uniform(150, 190), rng.uniform(20, 60)
+    pixels = np.full(shape, paper)
+    pixels[top : top + h, left : left + w] -= ink * (paper - dark)
+    y, x = np.ogrid[0:rows, 0:columns]
+    y, x = y / rows - 0.5, x / columns - 0.5
+    angle = rng.uniform(0, 2 * math.pi)
+    lit = 1 - light * (x * math.cos(angle) + y * math.sin(angle) + 0.7) / 1.4 - vignette * (x * x + y * y)
+    noisy = pixels * lit + rng.normal(0, noise, shape)
+    return Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8))

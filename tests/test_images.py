@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from core.images import _area, to_mnist
-from tests.drawn import draw, photographed, typed
+from core.images import _area, read_digit, to_mnist
+from tests.drawn import draw, phone_frame, photographed, typed
 
 
 def blob(height=60, width=40, top=10, left=70, shape=(120, 160), ink=255, paper=0):
@@ -136,3 +137,47 @@ def test_a_broken_stroke_is_kept_and_a_speck_is_not():
     assert np.array_equal(to_mnist(with_speck), kept)
     cols = np.nonzero(kept)[1]
     assert np.ptp(cols) + 1 >= 10  # the short stroke widened the box
+
+
+def test_a_100_megapixel_jpeg_is_read_reduced_within_memory(tmp_path):
+    """10000×10000 pixels, as phones shoot: decoded at a quarter of its size (JPEG's draft mode),
+    the digit found and read as the clean picture, the process's peak memory far under 1.5 GB."""
+    import resource
+    import subprocess
+    import sys
+
+    frame = phone_frame(7, seed=3, height=200, shape=(1000, 1000))
+    frame.resize((10000, 10000), Image.Resampling.BILINEAR).save(tmp_path / "big.jpg", quality=90)
+    code = (
+        "import sys; from pathlib import Path; import numpy as np\n"
+        "from stages.adapters.imageio import read_gray\nfrom core.images import read_digit\n"
+        "gray = read_gray(Path(sys.argv[1])); digit, doubt = read_digit(gray)\n"
+        "np.save(sys.argv[2], digit); print(gray.shape, doubt)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "big.jpg"), str(tmp_path / "digit.npy")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2500, 2500) None"
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1536 * 1024  # KB
+    assert _best_cosine(to_mnist(np.asarray(typed(7))), np.load(tmp_path / "digit.npy")) >= 0.95
+
+
+def test_a_typed_digit_small_in_a_phone_sized_frame_is_found_wherever_it_sits():
+    """The digit is under 1% of a 3000×2000 frame: found on a copy averaged over blocks, then read.
+    (Against typed()'s digit at 0.9: the font's strokes are thinner at a frame's larger sizes.)"""
+    for seed, height in enumerate((120, 160, 220)):
+        for digit in (1, 4, 8):
+            photo, doubt = read_digit(np.asarray(phone_frame(digit, seed=seed + 3 * digit, height=height)))
+            assert doubt is None
+            assert _best_cosine(to_mnist(np.asarray(typed(digit))), photo) >= 0.9, (digit, height)
+
+
+def test_noise_alone_is_doubted_and_a_clean_digit_is_not():
+    rng = np.random.default_rng(5)
+    _, doubt = read_digit(np.clip(rng.normal(160, 10, (300, 400)), 0, 255))
+    assert doubt is not None and doubt.startswith("no clear digit")
+    assert read_digit(np.asarray(photographed(typed(4), seed=4)))[1] is None

@@ -12,7 +12,7 @@ from stages.adapters import imageio
 from stages.adapters.artifacts import Workspace
 from stages.adapters.config import Download, Preprocess, Train
 from stages.cli import app
-from tests.drawn import STROKES, draw, photographed, typed
+from tests.drawn import STROKES, draw, phone_frame, photographed, typed
 
 runner = CliRunner()
 
@@ -160,3 +160,37 @@ def test_photos_under_uneven_light_are_read_as_the_clean_pictures(weights, tmp_p
     expected = [label for label in _said(clean, tmp_path) for _ in range(4)]
     same = sum(a == b for a, b in zip(_said(photos, tmp_path), expected, strict=True))
     assert same >= 36, (same, photos.output)
+
+
+def test_phone_photos_of_a_small_typed_digit_are_read_as_the_clean_pictures(weights, tmp_path):
+    """40 frames of 3000×2000 pixels as a phone takes them (grey paper, a gentle slope of light,
+    darker corners, sensor noise; JPEG), each with one typed digit 120 to 220 pixels tall somewhere
+    in the middle half: the network reads each as it reads the clean picture, and none is doubted."""
+    clean_paths, photo_paths = [], []
+    for digit in STROKES:
+        clean_paths.append(tmp_path / f"clean-{digit}.png")
+        typed(digit).save(clean_paths[-1])
+        for k, height in enumerate((120, 150, 180, 220)):
+            photo_paths.append(tmp_path / f"phone-{digit}-{height}.jpg")
+            phone_frame(digit, seed=10 * digit + k, height=height).save(photo_paths[-1], quality=90)
+    clean = runner.invoke(app, ["predict", "--weights", str(weights), *map(str, clean_paths)])
+    photos = runner.invoke(app, ["predict", "--weights", str(weights), *map(str, photo_paths)])
+    assert clean.exit_code == 0 and photos.exit_code == 0, photos.output
+    assert "no clear digit" not in photos.output, photos.output
+    expected = [label for label in _said(clean, tmp_path) for _ in range(4)]
+    same = sum(a == b for a, b in zip(_said(photos, tmp_path), expected, strict=True))
+    assert same >= 38, (same, photos.output)
+
+
+def test_a_picture_without_a_clear_digit_is_flagged_beside_the_guess(weights, tmp_path):
+    noise = np.random.default_rng(0).normal(160, 10, (300, 400))
+    Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8)).save(tmp_path / "grey.png")
+    phone_frame(3, seed=1, height=160, noise=40, light=0.6).save(tmp_path / "dim.jpg", quality=90)
+    typed(3).save(tmp_path / "typed.png")
+    paths = [tmp_path / name for name in ("grey.png", "dim.jpg", "typed.png")]
+    result = runner.invoke(app, ["predict", "--weights", str(weights), *map(str, paths)])
+    assert result.exit_code == 0, result.output
+    grey, dim, clear = result.output.splitlines()
+    for line in (grey, dim):
+        assert "no clear digit: its ink stands only" in line and "times the paper's noise" in line, line
+    assert "no clear digit" not in clear

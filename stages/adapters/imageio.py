@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -11,11 +12,17 @@ from numpy.typing import NDArray
 
 from stages.adapters.common import Failure, one_line, regular_file
 
-MAX_PIXELS = 50_000_000  # a 50-megapixel photo; more is a decompression bomb or not one digit
+MAX_PIXELS = 200_000_000  # phones shoot 50 to 200 megapixels; more is a decompression bomb
+READ_PIXELS = 12_000_000  # larger pictures are read at a reduced size: a digit needs far fewer
 
 
 def read_gray(path: Path) -> NDArray[np.uint8]:
-    """The image at path as (height, width) greyscale, 0 black; transparency is laid on white paper."""
+    """The image at path as (height, width) greyscale, 0 black; transparency is laid on white paper.
+
+    A picture of more than READ_PIXELS is read reduced by a whole factor: a JPEG decodes at a
+    half, quarter or eighth of its size (its draft mode, which never holds the full image), any
+    other picture is reduced after decoding.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if regular_file(path).stat().st_size == 0:
@@ -23,7 +30,11 @@ def read_gray(path: Path) -> NDArray[np.uint8]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS decides
-            opened = Image.open(path)
+            bomb, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS
+            try:
+                opened = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = bomb
         with opened:
             width, height = opened.size  # from the header: nothing is decoded yet
             if width * height > MAX_PIXELS:
@@ -31,11 +42,18 @@ def read_gray(path: Path) -> NDArray[np.uint8]:
                     f"{path}: {width}x{height} pixels, more than the {MAX_PIXELS // 10**6} million read "
                     "here: scale the picture down (one digit needs no more than a few hundred pixels a side)"
                 )
+            if width * height > READ_PIXELS:
+                shrink = (READ_PIXELS / (width * height)) ** 0.5
+                opened.draft("L", (int(width * shrink), int(height * shrink)))  # JPEG only; else a no-op
             image = ImageOps.exif_transpose(opened)  # photos: the way the camera was held
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 paper = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(paper, image.convert("RGBA"))
-            gray = np.asarray(image.convert("L"), np.uint8)
+            image = image.convert("L")
+            factor = math.ceil((image.width * image.height / READ_PIXELS) ** 0.5)
+            if factor > 1:
+                image = image.reduce(factor)  # each pixel the mean of factor × factor
+            gray = np.asarray(image, np.uint8)
     except UnidentifiedImageError:
         raise Failure(f"{path}: not an image Pillow can read (expected PNG, JPEG, BMP, GIF, ...)") from None
     except Image.DecompressionBombError as error:  # a frame of an animation, say, beyond the header's
