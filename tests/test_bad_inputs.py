@@ -930,7 +930,7 @@ def test_a_blas_whose_threads_cannot_be_set_trains_on_one_thread_of_ours(ran, mo
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 0, result.output
     record = json.loads((ran / "data/model/member-0.json").read_text())
-    assert record["cores"] == [1] and "blas_threads" not in record
+    assert "blas_threads" not in record and "  on 1 of this machine's cores" in result.output
 
 
 def test_a_read_only_model_folder_fails_before_training(ran, monkeypatch):
@@ -1418,14 +1418,16 @@ def test_a_failed_stage_under_dvc_repro_loses_its_outputs_and_dvc_checkout_bring
 # ---- 9. same params, same bytes: what the bytes depend on is recorded beside each member ------
 
 
-def test_each_member_records_the_numpy_blas_and_cores_that_made_it(ran):
+def test_each_member_records_the_numpy_and_blas_that_made_it_and_says_its_cores(ran):
+    """The record holds what decides the bytes; the cores, which decide only the speed, are said
+    (a record that changed with the machine's load would make dvc.lock differ run to run)."""
     from stages.adapters import blas
 
     record = json.loads((ran / "data/model/member-0.json").read_text())
-    cores = record.pop("cores")
     assert record == blas.fingerprint()
     assert record["numpy"] == np.__version__ and record["blas"]
-    assert cores and all(isinstance(n, int) and n >= 1 for n in cores)
+    result = CliRunner().invoke(app, ["train"])
+    assert re.search(r"^  on [12]( or 2)? of this machine's cores$", result.output, re.M), result.output
 
 
 def test_blas_runs_on_one_thread_whatever_the_environment_says(ran):
