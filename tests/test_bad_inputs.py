@@ -965,11 +965,22 @@ def test_ctrl_c_while_training_is_one_line_of_its_own(ran):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT then prints every thread's stack
     )
-    assert child.stdout is not None
-    assert child.stdout.readline().startswith("training"), "training never started"
-    child.send_signal(signal.SIGINT)
-    stdout, stderr = child.communicate(timeout=60)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().startswith("training"), "training never started"
+        child.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGABRT)
+            stdout, stderr = child.communicate(timeout=30)
+            pytest.fail(f"still running 60 s after Ctrl-C; where its threads were:\n{stderr[-6000:]}")
+    finally:
+        if child.poll() is None:  # no process outlives the test, whatever failed
+            child.kill()
+            child.communicate()
     assert child.returncode == 130, (stdout, stderr)
     assert stderr.splitlines() == ["error: interrupted (Ctrl-C): no output was left half-written"]
     assert _snapshot(ran) == before
