@@ -966,6 +966,9 @@ def test_ctrl_c_while_training_is_one_line_of_its_own(ran):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT then prints every thread's stack
+        # as in a terminal: a shell that starts a job in the background (nohup, `&`) has it ignore
+        # SIGINT, the tests and this child with it, and Python then keeps ignoring it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert child.stdout is not None
