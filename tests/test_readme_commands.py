@@ -3,7 +3,7 @@ repository, offline, in the README's order: `make repro` makes the copy's own .v
 run with it activated, as the README says to. What a command needs that the README tells the
 reader to make is made first (pictures to read, a DVC remote); `kaggle competitions submit` runs
 the kaggle package's own command line with its Kaggle address pointed at a local stand-in
-(tests/kaggle_server.py) on 127.0.0.1, never at Kaggle. Takes about a quarter of an hour."""
+(tests/kaggle_server.py) on 127.0.0.1, never at Kaggle. Takes about twenty minutes."""
 
 import json
 import os
@@ -101,16 +101,16 @@ def test_every_readme_command_runs_on_a_fresh_clone(tmp_path):
     # Before anything runs, dvc.lock matches the code and params the clone holds (outputs aside).
     dvc_status = [sys.executable, "-m", "dvc", "status", "--json"]
     status = subprocess.run(dvc_status, cwd=clone, capture_output=True, text=True, check=True)
-    stale = {
-        path
-        for changes in json.loads(status.stdout or "{}").values()
+    stale = [
+        f"{stage}: {path} {what}"
+        for stage, changes in json.loads(status.stdout or "{}").items()
         for change in changes
         if isinstance(change, dict)
         for kind in ("changed deps", "changed params")
-        for path in change.get(kind, {})
-        if kind == "changed params" or (clone / path).is_file()
-    }
-    assert not stale, stale
+        for path, what in change.get(kind, {}).items()
+        if kind == "changed params" or (clone / path).is_file()  # outputs are not in a fresh clone
+    ]
+    assert not stale, "dvc.lock is stale (run dvc repro and commit it): " + "; ".join(stale)
     ran: dict[str, str] = {}
     with KaggleServer(b"") as kaggle:
         for command in readme_commands():
