@@ -50,6 +50,15 @@ def shifted_copies(X: Array, distance: float) -> list[Array]:
     return [warp(images, still, same, np.tile(move, (m, 1))).reshape(m, SIDE * SIDE) for move in moves]
 
 
+def turned_copies(X: Array, degrees: float) -> list[Array]:
+    """Rows X (m, 784) turned degrees about the centre, each way (bilinear): test-time views that
+    match the training augmentation's turns, as shifted_copies match its shifts."""
+    m = len(X)
+    images, same, still = X.reshape(m, SIDE, SIDE), np.ones(m), np.zeros((m, 2))
+    turns = (np.deg2rad(degrees), -np.deg2rad(degrees))
+    return [warp(images, np.full(m, turn), same, still).reshape(m, SIDE * SIDE) for turn in turns]
+
+
 def warp(images: Array, angle: Array, scale: Array, shift: Array) -> Array:
     """Rotate by angle and scale about the centre, then shift by (rows, cols); zero outside."""
     m = len(images)

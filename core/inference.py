@@ -1,20 +1,40 @@
 """Inference for an ensemble: each member's class probabilities for rows of pixels, averaged over
-the test-time views of each row (predict.tta), chunk by chunk."""
+the test-time views of each row (predict.tta, predict.rotate), chunk by chunk."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from core import model as M
-from core.augment import shifted_copies
+from core.augment import shifted_copies, turned_copies
 from core.data import N_CLASSES
 from core.ensemble import average
 from core.layers import Array
 from core.packed import MapChunks, in_order
 
 CHUNK_ROWS = 1024  # rows scored at a time, each row's views made with them
+
+
+@dataclass(frozen=True)
+class Views:
+    """Test-time augmentation: what each row is seen as, a member's probabilities averaged over
+    them. Both off: the row alone."""
+
+    shift: float = 0.0  # predict.tta: four copies moved this many pixels up, down, left, right
+    turn: float = 0.0  # predict.rotate: two more copies turned this many degrees, each way
+
+    def of(self, rows: Array) -> list[Array]:
+        views = shifted_copies(rows, self.shift) if self.shift else [rows]
+        return views + (turned_copies(rows, self.turn) if self.turn else [])
+
+    def __str__(self) -> str:
+        """What the views are, for a stage's message: "" for the row alone."""
+        parts = [f"four moved {self.shift:g} pixels"] if self.shift else []
+        parts += [f"two turned {self.turn:g} degrees"] if self.turn else []
+        return " and ".join(parts)
 
 
 class Overflow(FloatingPointError):
@@ -28,20 +48,20 @@ class Overflow(FloatingPointError):
 def probabilities(
     members: Sequence[M.Member],
     X: Array,
-    tta: float = 0.0,
+    views: Views = Views(),
     map_chunks: MapChunks = in_order,
 ) -> list[Array]:
-    """Each member's class probabilities (m, 10) for rows X; with tta (predict.tta), averaged over
-    X's four copies moved tta pixels (core/augment.py). Chunks of rows run through map_chunks (a
-    thread pool's map: the same values). Overflow names a member whose outputs overflow."""
+    """Each member's class probabilities (m, 10) for rows X, averaged over each row's views.
+    Chunks of rows run through map_chunks (a thread pool's map: the same values). Overflow names
+    a member whose outputs overflow."""
 
     def chunk(start: int) -> list[Array]:
         rows = X[start : start + CHUNK_ROWS]
-        views = shifted_copies(rows, tta) if tta else [rows]  # made once for all members
+        seen = views.of(rows)  # made once for all members
         scored = []
         for i, (net, params) in enumerate(members):
             try:
-                scored.append(average([M.predict_proba(net, params, view, CHUNK_ROWS) for view in views]))
+                scored.append(average([M.predict_proba(net, params, view, CHUNK_ROWS) for view in seen]))
             except FloatingPointError as error:
                 raise Overflow(i, error) from None
         return scored

@@ -140,14 +140,14 @@ def score(
     scores: Scores = A.SCORES,
 ) -> None:
     """Write each member's class probabilities for the train, dev and test rows, which evaluate
-    and submit average: the dev and test rows averaged over predict.tta's shifted views."""
+    and submit average: the dev and test rows averaged over predict.tta's and predict.rotate's views."""
     from stages import score as stage
     from stages.adapters import cores
 
-    tta = C.load(C.Predict, params_file).tta
+    predict = C.load(C.Predict, params_file)
     where = A.Workspace(processed=processed, models=models, scores=scores)
     with cores.claimed():
-        stage.run(C.load(C.Train, params_file), tta, where=where, params_file=params_file, seed=seed)
+        stage.run(C.load(C.Train, params_file), predict, where=where, params_file=params_file, seed=seed)
 
 
 @command
@@ -235,7 +235,15 @@ def predict(
         float | None,
         typer.Option(
             help="Test-time augmentation: average each member over the image moved this many pixels "
-            "up, down, left and right; 0 = the image alone. Default: predict.tta in params.yaml.",
+            "up, down, left and right; 0 = no shifts. Default: predict.tta in params.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+    rotate: Annotated[
+        float | None,
+        typer.Option(
+            help="Test-time augmentation: also average each member over the image turned this many "
+            "degrees each way; 0 = no turns. Default: predict.rotate in params.yaml.",
             show_default=False,
         ),
     ] = None,
@@ -252,7 +260,7 @@ def predict(
     from stages.adapters import cores
 
     with cores.claimed():
-        stage.run(images, weights=weights, show=show, params_file=params_file, tta=tta)
+        stage.run(images, weights=weights, show=show, params_file=params_file, tta=tta, rotate=rotate)
 
 
 @command

@@ -18,11 +18,12 @@ from numpy.typing import NDArray
 from core.data import scale_pixels
 from core.ensemble import average
 from core.images import read_digit
+from core.inference import Views
 from stages.adapters import imageio
 from stages.adapters import weights as weights_file
 from stages.adapters.artifacts import MODELS
 from stages.adapters.common import Failure, say, write_bytes
-from stages.adapters.config import PARAMS, Predict, Train, check_tta, load
+from stages.adapters.config import PARAMS, Predict, Train, check_views, load
 
 
 def run(
@@ -32,14 +33,18 @@ def run(
     show: Path | None = None,
     params_file: Path = PARAMS,
     tta: float | None = None,
+    rotate: float | None = None,
 ) -> None:
-    """weights: the members' files, averaged; None: those train.seeds in params_file names. tta:
-    None for predict.tta in it (0, no test-time augmentation, with weights given and no params file)."""
+    """weights: the members' files, averaged; None: those train.seeds in params_file names. tta,
+    rotate: None for predict.tta, predict.rotate in it (0, no test-time augmentation, with weights
+    given and no params file)."""
     paths = weights or weights_file.member_paths(MODELS, load(Train, params_file).seeds)
     members = weights_file.read_members(paths)
-    if tta is None:
-        tta = 0.0 if weights and not params_file.exists() else load(Predict, params_file).tta
-    check_tta(tta, "--tta")
+    configured = Predict(tta=0.0, rotate=0.0)  # with weights given and no params file
+    if (tta is None or rotate is None) and not (weights and not params_file.exists()):
+        configured = load(Predict, params_file)
+    views = Views(configured.tta if tta is None else tta, configured.rotate if rotate is None else rotate)
+    check_views(views.shift, views.turn, "--tta", "--rotate")
     read, failures = [], []
     for path in images:
         try:
@@ -48,7 +53,8 @@ def run(
             failures.append(str(failure))
     if read:
         digits = np.stack([digit for _, (digit, _) in read])  # (n, 28, 28) uint8
-        probs = average(weights_file.probabilities(members, scale_pixels(digits.reshape(len(read), -1)), tta))
+        pixels = scale_pixels(digits.reshape(len(read), -1))
+        probs = average(weights_file.probabilities(members, pixels, views))
         for (path, (_, doubt)), p in zip(read, probs, strict=True):
             top = np.argsort(-p, kind="stable")[:3]
             guess = f"{path}: {top[0]}  (" + ", ".join(f"{d} {p[d]:.3f}" for d in top) + ")"

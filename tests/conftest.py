@@ -40,6 +40,7 @@ train:
   seeds: [0]
 predict:
   tta: 0.0
+  rotate: 0.0
 submit:
   upload: false
   wait: 0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.augment import Augment, shifted_copies, warp
+from core.augment import Augment, shifted_copies, turned_copies, warp
 
 
 def _digit():
@@ -59,3 +59,18 @@ def test_shifted_copies_move_the_digit_each_way_and_keep_its_ink():
     np.testing.assert_allclose([view.sum() for view in half], X.sum(), rtol=1e-6)
     edges = sorted(view.reshape(28, 28)[[7, 20], 13].tolist() for view in half)
     assert edges == [[0, 0], [0, 0], [0, 0.5], [0.5, 0]]  # a half pixel blends the bar's ends
+
+
+def test_turned_copies_lean_the_bar_each_way_and_keep_its_ink():
+    X = _digit().ravel()[None]
+    views = turned_copies(X, 10.0)
+    assert len(views) == 2 and all(view.dtype == np.float32 and view.shape == X.shape for view in views)
+    leans = []
+    for view in views:
+        image = view.reshape(28, 28)
+        top, bottom = image[9], image[18]  # rows near the bar's ends
+        leans.append(np.average(np.arange(28), weights=top) - np.average(np.arange(28), weights=bottom))
+        assert image.sum() == pytest.approx(X.sum(), rel=0.02)  # turned inside the frame, bilinear
+    assert leans[0] * leans[1] < 0  # each way
+    assert abs(leans[0]) == pytest.approx(abs(leans[1]), abs=1e-3)  # as far
+    assert abs(leans[0]) == pytest.approx(9 * np.tan(np.deg2rad(10.0)), abs=0.3)  # 10 degrees over 9 rows

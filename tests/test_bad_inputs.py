@@ -331,8 +331,8 @@ PARAMS_CASES = {
     "decay 0": ("decay: 1.0", "decay: 0", "train", "'train.decay' must be in (0, 1], found 0.0"),
     "negative shift": ("shift: 0.0", "shift: -1", "train", "'train.shift' must be 0 or more, found -1.0"),
     "rotate past 180": (
-        "rotate: 0.0",
-        "rotate: 190",
+        "rotate: 0.0\n  zoom",
+        "rotate: 190\n  zoom",
         "train",
         "'train.rotate' must be in [0, 180], found 190.0",
     ),
@@ -351,6 +351,18 @@ PARAMS_CASES = {
         "'predict.tta' must be a number, found 'half'",
     ),
     "tta NaN": ("tta: 0.0", "tta: .nan", "score", "'predict.tta' must be in [0, 2] pixels"),
+    "turns too far": (
+        "tta: 0.0\n  rotate: 0.0",
+        "tta: 0.0\n  rotate: 90",
+        "score",
+        "'predict.rotate' must be in [0, 45] degrees (0: no turns), found 90.0",
+    ),
+    "turns negative": (
+        "tta: 0.0\n  rotate: 0.0",
+        "tta: 0.0\n  rotate: -8",
+        "score",
+        "'predict.rotate' must be in [0, 45] degrees",
+    ),
     "unknown optimizer": (
         "optimizer: gd",
         "optimizer: rmsprop",
@@ -443,13 +455,13 @@ PARAMS_CASES = {
         "submit:",
         "preprocess:\n  dev_rows: 30\nsubmit:",
         "preprocess",
-        'line 27: found duplicate key "preprocess"',
+        'line 28: found duplicate key "preprocess"',
     ),
     "a submit key written twice": (
         "  wait: 0\n",
         "  wait: 0\n  wait: 5\n",
         "submit",
-        'line 30: found duplicate key "wait"',
+        'line 31: found duplicate key "wait"',
     ),
     "alpha written twice": (
         "alpha: 0.5\n",

@@ -154,24 +154,25 @@ def test_an_ensemble_averages_its_members_probabilities(project):
     assert members[0].read_bytes() == first  # a member does not depend on the others
 
 
-def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(project, tmp_path):
-    """predict.tta: score (for evaluate and submit) and predict average each member over the four
-    copies moved tta pixels, then the members; 0 leaves the images alone."""
-    from core.augment import shifted_copies
+def test_test_time_augmentation_averages_each_member_over_its_views(project, tmp_path):
+    """predict.tta, predict.rotate: score (for evaluate and submit) and predict average each member
+    over the four copies moved tta pixels and the two turned rotate degrees, then the members; 0
+    and 0 leave the images alone."""
+    from core.augment import shifted_copies, turned_copies
     from tests.drawn import draw
 
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("seeds: [0]", "seeds: [0, 1]"))
     run_all()
     plain = (project / "data/submission.csv").read_bytes()
-    params.write_text(params.read_text().replace("tta: 0.0", "tta: 0.5"))
+    params.write_text(params.read_text().replace("tta: 0.0\n  rotate: 0.0", "tta: 0.5\n  rotate: 8.0"))
     for stage in ("score", "evaluate", "submit"):
         assert digits(stage).exit_code == 0
     members = [M.from_arrays(load_npz(project / f"data/model/member-{seed}.npz")) for seed in (0, 1)]
 
-    def by_hand(pixels):  # each member's mean over the four views of the rows
-        views = shifted_copies(scale_pixels(pixels), 0.5)
-        return [sum(M.predict_proba(net, weights, view) for view in views) / 4 for net, weights in members]
+    def by_hand(pixels):  # each member's mean over the six views of the rows
+        views = shifted_copies(scale_pixels(pixels), 0.5) + turned_copies(scale_pixels(pixels), 8.0)
+        return [sum(M.predict_proba(net, weights, view) for view in views) / 6 for net, weights in members]
 
     split = load_npz(project / "data/processed/dev.npz")
     each = by_hand(split["X"])
@@ -184,12 +185,17 @@ def test_test_time_augmentation_averages_each_member_over_its_shifted_copies(pro
     assert [int(line.split(",")[1]) for line in lines] == ((each[0] + each[1]) / 2).argmax(axis=1).tolist()
     picture = tmp_path / "three.png"
     draw(3).save(picture)
-    shown = {tta: digits("predict", str(picture), "--tta", tta).output for tta in ("0", "0.5", "1")}
-    assert digits("predict", str(picture)).output == shown["0.5"]  # params' predict.tta
-    assert shown["0"] != shown["1"]  # the probabilities printed differ
+    shown = {
+        (tta, turn): digits("predict", str(picture), "--tta", tta, "--rotate", turn).output
+        for tta, turn in (("0", "0"), ("0.5", "8"), ("1", "0"), ("0", "8"))
+    }
+    assert digits("predict", str(picture)).output == shown["0.5", "8"]  # params' predict.tta and .rotate
+    assert len(set(shown.values())) == 4  # the probabilities printed differ
     result = digits("predict", str(picture), "--tta", "5")
     assert result.exit_code == 1 and "--tta must be in [0, 2] pixels" in result.output
-    params.write_text(params.read_text().replace("tta: 0.5", "tta: 0.0"))
+    result = digits("predict", str(picture), "--rotate", "60")
+    assert result.exit_code == 1 and "--rotate must be in [0, 45] degrees" in result.output
+    params.write_text(params.read_text().replace("tta: 0.5\n  rotate: 8.0", "tta: 0.0\n  rotate: 0.0"))
     assert digits("score").exit_code == 0 and digits("submit").exit_code == 0
     assert (project / "data/submission.csv").read_bytes() == plain
 

@@ -64,7 +64,9 @@ def test_repro_runs_once_then_only_what_changed(repo, tmp_path):
 
     params.write_text(params.read_text().replace("tta: 0.0", "tta: 0.5"))  # re-scores, re-trains nothing
     assert ran(run(repo, "dvc", "repro")) == ["score@0", "evaluate", "submit"]
-    params.write_text(params.read_text().replace("tta: 0.5", "tta: 0.0"))
+    params.write_text(params.read_text().replace("rotate: 0.0\nsubmit", "rotate: 8.0\nsubmit"))  # likewise
+    assert ran(run(repo, "dvc", "repro")) == ["score@0", "evaluate", "submit"]
+    params.write_text(params.read_text().replace("tta: 0.5\n  rotate: 8.0", "tta: 0.0\n  rotate: 0.0"))
 
     params.write_text(params.read_text().replace("alpha: 0.2", "alpha: 0.5"))
     run(repo, "dvc", "repro", "--force")

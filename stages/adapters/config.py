@@ -27,6 +27,7 @@ PARAMS = Path("params.yaml")
 SOURCE = Path("data/source.yaml")  # the download section alone
 SECTIONS = ("preprocess", "train", "predict", "submit")  # params.yaml's
 MAX_TTA = 2.0  # pixels: moved further, a digit's views stop being the digit the model should read
+MAX_TURN = 45.0  # degrees: turned further, likewise (a 6 upside down is a 9)
 PRESETS = "conf/preset"  # beside params.yaml: the presets dvc exp run composes it from
 
 
@@ -69,9 +70,11 @@ class Train:
 
 @dataclass(frozen=True)
 class Predict:
-    # test-time augmentation, read by evaluate, submit and predict: each member's probabilities
-    # averaged over the image moved this many pixels up, down, left and right; 0 = the image alone
+    # test-time augmentation, read by score and predict: each member's probabilities averaged over
+    # the image moved tta pixels up, down, left and right, and turned rotate degrees each way;
+    # both 0 = the image alone
     tta: float
+    rotate: float
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,12 @@ def _check_type(path: Path, key: str, value: Any, kind: Any) -> None:
         raise Failure(f"{path}: '{key}' must be {expected}, found {value!r} ({_kind(value)})")
 
 
-def check_tta(tta: float, name: str) -> None:
-    """A Failure naming name (the key, or --tta) unless tta is a distance test-time augmentation takes."""
-    if not 0 <= tta <= MAX_TTA:
-        raise Failure(f"{name} must be in [0, {MAX_TTA:g}] pixels (0: the image alone), found {tta!r}")
+def check_views(shift: float, turn: float, shift_name: str, turn_name: str) -> None:
+    """A Failure naming the key (or option) of a shift or turn that test-time augmentation does not take."""
+    if not 0 <= shift <= MAX_TTA:
+        raise Failure(f"{shift_name} must be in [0, {MAX_TTA:g}] pixels (0: no shifts), found {shift!r}")
+    if not 0 <= turn <= MAX_TURN:
+        raise Failure(f"{turn_name} must be in [0, {MAX_TURN:g}] degrees (0: no turns), found {turn!r}")
 
 
 def setting_failure(path: Path, section: str, error: SettingError) -> Failure:
@@ -190,7 +195,7 @@ def _check_values(path: Path, config: Any) -> None:
                 "switch presets with 'dvc exp run -S preset=NAME'",
             )
     if isinstance(config, Predict):
-        check_tta(config.tta, f"{path}: 'predict.tta'")
+        check_views(config.tta, config.rotate, f"{path}: 'predict.tta'", f"{path}: 'predict.rotate'")
     if isinstance(config, Preprocess) and config.seed < 0:
         raise bad("seed", f"must be 0 or more, found {config.seed}")
     if isinstance(config, Train) and (

@@ -57,12 +57,12 @@ def read_members(
     return {path: read(path, layers, params_file) for path in paths}
 
 
-def probabilities(members: dict[Path, M.Member], X: Array, tta: float = 0.0) -> list[Array]:
+def probabilities(members: dict[Path, M.Member], X: Array, views: inference.Views) -> list[Array]:
     """Each member's class probabilities (core/inference.py) on the process's share of the cores
     (stages/adapters/cores.py); a member whose outputs overflow is a Failure naming its file."""
     with Workers(cores.share) as workers:
         try:
-            return inference.probabilities(list(members.values()), X, tta, workers.map)
+            return inference.probabilities(list(members.values()), X, views, workers.map)
         except inference.Overflow as error:
             path = list(members)[error.member]
             raise Failure(f"{path}: {error}: train it again ('digits train' or 'dvc repro')") from None
